@@ -1,0 +1,34 @@
+# Two commands do all set-up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+export MLFLOW_DISABLE_TELEMETRY ?= true
+
+.PHONY: setup demo test lint ui clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/orchestra demo
+
+test: setup lint
+	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest --nbmake notebooks
+
+lint: setup
+	$(BIN)/ruff check orchestra tests benchmarks
+	$(BIN)/ruff format --check orchestra tests benchmarks
+
+ui: setup
+	$(BIN)/orchestra ui
+
+clean:
+	rm -rf $(VENV) mlruns .orchestra .pytest_cache

@@ -1,0 +1,97 @@
+"""orchestra: multi-model LLM orchestration for research, logged to MLflow.
+
+from orchestra import Orchestra
+orch = Orchestra.from_config("config.yaml")
+result = orch.process_request_sync("Name three primes.", task_type="general", user_id="u1")
+"""
+
+from orchestra.config import Settings, load_settings
+from orchestra.consensus import ConsensusManager, ConsensusOutcome, ConsensusStrategy, LexicalConsensus
+from orchestra.errors import (
+    CallFailure,
+    ConfigError,
+    ConsensusError,
+    ConsensusNotReached,
+    ConsensusTimeout,
+    DatabaseConnectionError,
+    InsufficientResponses,
+    InvalidRequest,
+    ModelProviderNotFound,
+    NoRouteFound,
+    OrchestraError,
+    PromptNotRecorded,
+    ProviderError,
+    ProviderTimeout,
+    ProviderUnavailable,
+    TrackingStoreError,
+)
+from orchestra.orchestrator import AIOrchestrationFramework, Orchestra, RunScope
+from orchestra.providers import (
+    BaseModelConnector,
+    FunctionConnector,
+    LatencyProfile,
+    ModelRegistry,
+    Price,
+    PriceTable,
+    ReplayConnector,
+    ReplayDataset,
+)
+from orchestra.routing import (
+    ComplexityEvaluator,
+    HeuristicComplexityEvaluator,
+    RoutingDecision,
+    TaskRouter,
+)
+from orchestra.sync import run_sync
+from orchestra.tracking import TrackingSettings, load_tracking_settings
+from orchestra.types import ModelProvider, ModelRequest, ModelResponse, TaskComplexity
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AIOrchestrationFramework",
+    "BaseModelConnector",
+    "CallFailure",
+    "ComplexityEvaluator",
+    "ConfigError",
+    "ConsensusError",
+    "ConsensusManager",
+    "ConsensusNotReached",
+    "ConsensusOutcome",
+    "ConsensusStrategy",
+    "ConsensusTimeout",
+    "DatabaseConnectionError",
+    "FunctionConnector",
+    "HeuristicComplexityEvaluator",
+    "InsufficientResponses",
+    "InvalidRequest",
+    "LatencyProfile",
+    "LexicalConsensus",
+    "ModelProvider",
+    "ModelProviderNotFound",
+    "ModelRegistry",
+    "ModelRequest",
+    "ModelResponse",
+    "NoRouteFound",
+    "Orchestra",
+    "OrchestraError",
+    "Price",
+    "PriceTable",
+    "PromptNotRecorded",
+    "ProviderError",
+    "ProviderTimeout",
+    "ProviderUnavailable",
+    "ReplayConnector",
+    "ReplayDataset",
+    "RoutingDecision",
+    "RunScope",
+    "Settings",
+    "TaskComplexity",
+    "TaskRouter",
+    "TrackingSettings",
+    "TrackingStoreError",
+    "__version__",
+    "load_settings",
+    "load_tracking_settings",
+    "run_sync",
+]

@@ -1,0 +1,59 @@
+"""The `orchestra` command.
+
+orchestra demo            # offline: replay recorded outputs under several configurations
+orchestra ui              # start the MLflow UI on the configured store (loopback)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+
+from orchestra.errors import OrchestraError
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    parser = argparse.ArgumentParser(prog="orchestra", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo", help="replay recorded model outputs under several configurations")
+    demo.add_argument("--config", default="config.yaml")
+    demo.add_argument("--limit", type=int, default=None, help="only the first N prompts")
+    demo.add_argument("--concurrency", type=int, default=64)
+
+    ui = commands.add_parser("ui", help="start the MLflow UI on the configured tracking store")
+    ui.add_argument("--tracking", default=None, help="mlflow.yaml (default: ./mlflow.yaml)")
+    ui.add_argument("--port", type=int, default=5000)
+    ui.add_argument("--print", action="store_true", help="print the command instead of running it")
+
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "demo":
+            from orchestra.demo import main as demo_main
+
+            return demo_main(args.config, limit=args.limit, concurrency=args.concurrency)
+        if args.command == "ui":
+            return _ui(args.tracking, args.port, args.print)
+    except OrchestraError as err:
+        print(f"orchestra: {err}", file=sys.stderr)
+        return 2
+    return 1
+
+
+def _ui(tracking_path: str | None, port: int, print_only: bool) -> int:
+    from orchestra.demo import ui_command
+    from orchestra.tracking.settings import load_tracking_settings
+
+    command = ui_command(load_tracking_settings(tracking_path)).replace("--port 5000", f"--port {port}")
+    print(command)
+    if print_only:
+        return 0
+    print(f"MLflow UI at http://127.0.0.1:{port}  (Ctrl-C to stop)")
+    return subprocess.call(command.split())
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,204 @@
+"""Typed settings for `config.yaml`, in the seed's shape.
+
+Sections: framework, models, datasets, routing, consensus, improvement, performance, pricing.
+Unknown keys are rejected so that a typo is an error, not a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+
+from orchestra.types import ModelProvider, TaskComplexity
+
+ANY = "any"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class FrameworkSettings(_Section):
+    name: str = "orchestra"
+    version: str = "1.0.0"
+    seed: int = 0
+    enable_metrics: bool = True
+    enable_caching: bool = False
+    default_task_type: str = "general"
+
+
+class PriceSettings(_Section):
+    """Per-1M-token prices in USD."""
+
+    input_per_1m: float = Field(ge=0)
+    output_per_1m: float = Field(ge=0)
+    cached_input_per_1m: float | None = Field(default=None, ge=0)
+
+
+class LatencySettings(_Section):
+    """Simulated latency: time to first token plus output tokens at a rate, with lognormal jitter."""
+
+    ttft_ms: float = Field(ge=0)
+    tokens_per_s: float = Field(gt=0)
+    jitter: float = Field(default=0.25, ge=0)
+
+
+class ProviderSettings(_Section):
+    """One configured provider instance (`models.<name>`).
+
+    Replay providers use `dataset` and `model`; `time_scale` > 0 makes them sleep for their
+    simulated latency times that factor. `params` are passed to the API with every request.
+    """
+
+    type: ModelProvider | None = None
+    default_model: str | None = Field(default=None, alias="model")
+    max_tokens: int | None = Field(default=None, gt=0)
+    temperature: float = Field(default=0.7, ge=0.0, le=2.0)
+    api_key: SecretStr | None = None
+    api_key_env: str | None = None
+    base_url: str | None = None
+    timeout: float | None = Field(default=None, gt=0)
+    dataset: str | None = None
+    time_scale: float = Field(default=0.0, ge=0.0)
+    price: PriceSettings | None = None
+    latency: LatencySettings | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class DatasetSettings(_Section):
+    """A recorded table for replay: which columns hold prompt, model, output and quality.
+
+    Quality is stored as `(value + quality_offset) * quality_scale`, so AlpacaEval's
+    preference in {1, 1.5, 2} becomes a win score in {0, 0.5, 1} with `quality_offset: -1`.
+    """
+
+    path: str
+    prompt_column: str = "prompt"
+    model_column: str = "model"
+    output_column: str = "output"
+    quality_column: str | None = None
+    quality_offset: float = 0.0
+    quality_scale: float = 1.0
+    group_column: str | None = None
+
+
+class RoutingRule(_Section):
+    """First matching rule wins: task type ("any" matches all), complexity ("any" matches all)."""
+
+    task_type: str = ANY
+    complexity: TaskComplexity | Literal["any"] = ANY
+    providers: list[str] = Field(min_length=1)
+    require_consensus: bool = False
+    min_providers: int | None = Field(default=None, ge=1)
+
+    def matches(self, task_type: str, complexity: TaskComplexity) -> bool:
+        return self.task_type in (ANY, "*", task_type) and self.complexity in (ANY, complexity)
+
+
+class RoutingSettings(_Section):
+    default_strategy: str = "rules"
+    complexity_threshold: float = Field(default=0.7, ge=0.0, le=1.0)
+    require_consensus_for_complex: bool = False
+    rules: list[RoutingRule] = Field(default_factory=list)
+
+
+class ConsensusSettings(_Section):
+    default_strategy: str = "lexical"
+    similarity_threshold: float = Field(default=0.8, ge=0.0, le=1.0)
+    confidence_threshold: float = Field(default=0.7, ge=0.0, le=1.0)
+    strategies: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    per_task_type: dict[str, str] = Field(default_factory=dict)
+
+
+class ImprovementSettings(_Section):
+    enable: bool = False
+    analysis_interval: float = Field(default=24, gt=0)
+    auto_apply_threshold: float = Field(default=0.9, ge=0.0, le=1.0)
+    min_data_points: int = Field(default=100, ge=1)
+
+
+class ProviderPerformance(_Section):
+    max_concurrent: int | None = Field(default=None, ge=1)
+    timeout: float | None = Field(default=None, gt=0)
+
+
+class PerformanceSettings(_Section):
+    max_concurrent_requests: int = Field(default=50, ge=1)
+    request_timeout: float = Field(default=30.0, gt=0)
+    connection_pool_size: int = Field(default=20, ge=1)
+    enable_response_caching: bool = False
+    cache_ttl: float = Field(default=3600, gt=0)
+    models: dict[str, ProviderPerformance] = Field(default_factory=dict)
+
+
+class PricingSettings(_Section):
+    table: str | None = None
+    overrides: dict[str, PriceSettings] = Field(default_factory=dict)
+
+
+class Settings(_Section):
+    """The whole `config.yaml`."""
+
+    framework: FrameworkSettings = Field(default_factory=FrameworkSettings)
+    models: dict[str, ProviderSettings] = Field(default_factory=dict)
+    datasets: dict[str, DatasetSettings] = Field(default_factory=dict)
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)
+    consensus: ConsensusSettings = Field(default_factory=ConsensusSettings)
+    improvement: ImprovementSettings = Field(default_factory=ImprovementSettings)
+    performance: PerformanceSettings = Field(default_factory=PerformanceSettings)
+    pricing: PricingSettings = Field(default_factory=PricingSettings)
+
+    _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
+
+    @property
+    def base_dir(self) -> Path:
+        """Folder that relative paths in the config are resolved against."""
+        return self._base_dir
+
+    def resolve_path(self, path: str | Path) -> Path:
+        """`path` made absolute against the config file's folder."""
+        candidate = Path(path).expanduser()
+        return candidate if candidate.is_absolute() else (self._base_dir / candidate).resolve()
+
+    @field_validator("models")
+    @classmethod
+    def _infer_provider_types(cls, models: dict[str, ProviderSettings]) -> dict:
+        known = {member.value for member in ModelProvider}
+        for name, provider in models.items():
+            if provider.type is None:
+                if name not in known:
+                    allowed = ", ".join(sorted(known))
+                    raise ValueError(f"models.{name}.type is required (one of: {allowed})")
+                provider.type = ModelProvider(name)
+        return models
+
+    @model_validator(mode="after")
+    def _check_references(self) -> Settings:
+        names = set(self.models)
+        for index, rule in enumerate(self.routing.rules):
+            unknown = [p for p in rule.providers if p not in names]
+            if unknown and names:
+                raise ValueError(
+                    f"routing.rules.{index}.providers names {unknown}, "
+                    f"which are not under models (configured: {sorted(names)})"
+                )
+        for name, provider in self.models.items():
+            if provider.type == ModelProvider.REPLAY:
+                if provider.dataset is None or provider.default_model is None:
+                    raise ValueError(f"models.{name}: a replay provider needs dataset and model")
+                if provider.dataset not in self.datasets:
+                    raise ValueError(
+                        f"models.{name}.dataset is {provider.dataset!r}, "
+                        f"which is not under datasets (configured: {sorted(self.datasets)})"
+                    )
+        return self

@@ -1,0 +1,90 @@
+"""Lexical consensus: the medoid answer under TF-IDF cosine similarity.
+
+Cheap and dependency-light (scikit-learn); the fallback when no embedding model is installed.
+Tie rule: among answers with equal mean similarity, the earliest in the routing order wins.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from orchestra.consensus.base import ConsensusOutcome, ConsensusStrategy
+from orchestra.errors import ConsensusError
+from orchestra.types import ModelResponse
+
+
+def tfidf_similarity(texts: list[str]) -> np.ndarray:
+    """Pairwise cosine similarity of TF-IDF vectors (1.0 on the diagonal)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer  # lazy: import costs ~0.5 s
+
+    try:
+        vectors = TfidfVectorizer(sublinear_tf=True).fit_transform(texts)
+    except ValueError:  # no word in any text (empty or punctuation only)
+        same = np.array([[float(a.strip() == b.strip()) for b in texts] for a in texts])
+        return same
+    similarity = (vectors @ vectors.T).toarray()
+    np.fill_diagonal(similarity, 1.0)
+    return np.clip(similarity, 0.0, 1.0)
+
+
+class MedoidConsensus(ConsensusStrategy):
+    """Choose the answer most similar on average to the others, given a similarity function."""
+
+    name = "medoid"
+
+    def __init__(self, *, similarity_threshold: float = 0.8, confidence_threshold: float = 0.7) -> None:
+        self.similarity_threshold = similarity_threshold
+        self.confidence_threshold = confidence_threshold
+
+    def similarity(self, texts: list[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    def outcome(self, responses: list[ModelResponse]) -> ConsensusOutcome:
+        if not responses:
+            raise ConsensusError("consensus needs at least one response")
+        providers = [r.provider for r in responses]
+        if len(responses) == 1:
+            return ConsensusOutcome(
+                self.name, 0, providers[0], 1.0, 1.0, providers, [1.0], [[1.0]], providers
+            )
+        matrix = self.similarity([r.content for r in responses])
+        n = len(responses)
+        mean_to_others = (matrix.sum(axis=1) - 1.0) / (n - 1)
+        chosen = int(np.argmax(mean_to_others))  # argmax returns the first maximum: tie rule
+        agreement = float((matrix.sum() - n) / (n * (n - 1)))
+        confidence = float(mean_to_others[chosen])
+        agreeing = [
+            providers[j] for j in range(n) if j == chosen or matrix[chosen, j] >= self.similarity_threshold
+        ]
+        return ConsensusOutcome(
+            method=self.name,
+            chosen_index=chosen,
+            chosen_provider=providers[chosen],
+            confidence=confidence,
+            agreement=agreement,
+            providers=providers,
+            scores=[round(float(s), 6) for s in mean_to_others],
+            similarity=[[round(float(v), 6) for v in row] for row in matrix],
+            agreeing_providers=agreeing,
+            low_agreement=agreement < self.similarity_threshold or confidence < self.confidence_threshold,
+        )
+
+    async def find_consensus(
+        self, responses: list[ModelResponse], task_context: dict[str, Any]
+    ) -> ModelResponse:
+        result = self.outcome(responses)
+        return self.with_outcome(responses[result.chosen_index], result)
+
+    def calculate_confidence(self, responses: list[ModelResponse]) -> float:
+        return self.outcome(responses).confidence
+
+
+class LexicalConsensus(MedoidConsensus):
+    """Medoid under TF-IDF cosine similarity."""
+
+    name = "lexical"
+
+    def similarity(self, texts: list[str]) -> np.ndarray:
+        return tfidf_similarity(texts)

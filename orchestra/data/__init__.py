@@ -1,0 +1,1 @@
+"""Data files shipped with orchestra: the price table and simulated-latency profiles."""

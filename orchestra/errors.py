@@ -1,0 +1,135 @@
+"""One exception tree for everything orchestra raises.
+
+Every error carries structured fields (provider, status, retry_after, request_id) so callers
+branch on types and attributes, never on message text.
+
+    try:
+        await orch.process_request("", task_type="general", user_id="u1")
+    except InvalidRequest as err:
+        print(err.request_id)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class OrchestraError(Exception):
+    """Root of every error orchestra raises."""
+
+    def __init__(self, message: str, *, request_id: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.request_id = request_id
+
+
+class ConfigError(OrchestraError):
+    """A configuration file or dict is invalid; the message names the key and allowed values."""
+
+
+class InvalidRequest(OrchestraError):
+    """The request itself is unusable: empty prompt, impossible `min_providers`, ..."""
+
+
+class ModelProviderNotFound(OrchestraError):
+    """A provider named in a rule or call is not configured or registered."""
+
+    def __init__(self, provider: str, known: Sequence[str], *, request_id: str | None = None):
+        known_text = ", ".join(sorted(known)) or "none"
+        super().__init__(
+            f"provider {provider!r} is not configured; configured providers: {known_text}",
+            request_id=request_id,
+        )
+        self.provider = provider
+        self.known = list(known)
+
+
+class NoRouteFound(OrchestraError):
+    """No routing rule matches the task type and complexity, and there is no default rule."""
+
+
+class ProviderError(OrchestraError):
+    """A provider call failed. `retryable` tells resilience policies whether to try again."""
+
+    retryable: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        status: int | None = None,
+        retry_after: float | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(f"{provider}: {message}", request_id=request_id)
+        self.provider = provider
+        self.status = status
+        self.retry_after = retry_after
+
+
+class ProviderTimeout(ProviderError):
+    """The provider did not answer within its timeout."""
+
+    retryable = True
+
+
+class ProviderUnavailable(ProviderError):
+    """The provider failed in a way worth retrying (connection error, 5xx, scripted outage)."""
+
+    retryable = True
+
+
+class PromptNotRecorded(ProviderError):
+    """A replay provider was asked for a prompt its recorded dataset does not hold."""
+
+
+@dataclass(frozen=True)
+class CallFailure:
+    """One failed provider call, as listed by `InsufficientResponses`."""
+
+    provider: str
+    error_type: str
+    message: str
+
+
+class InsufficientResponses(OrchestraError):
+    """Fewer providers answered than the request needs; `failures` lists each failed call."""
+
+    def __init__(
+        self,
+        needed: int,
+        answered: int,
+        failures: Sequence[CallFailure],
+        *,
+        request_id: str | None = None,
+    ) -> None:
+        detail = "; ".join(f"{f.provider}: {f.error_type}: {f.message}" for f in failures)
+        super().__init__(
+            f"needed {needed} answer(s), got {answered}" + (f" ({detail})" if detail else ""),
+            request_id=request_id,
+        )
+        self.needed = needed
+        self.answered = answered
+        self.failures = list(failures)
+
+
+class ConsensusError(OrchestraError):
+    """Consensus could not be formed."""
+
+
+class ConsensusTimeout(ConsensusError):
+    """Providers did not answer in time for a consensus."""
+
+
+class ConsensusNotReached(ConsensusError):
+    """Answers disagreed below the configured thresholds and the policy is to raise."""
+
+
+class TrackingStoreError(OrchestraError):
+    """The MLflow tracking store could not be reached or written."""
+
+
+DatabaseConnectionError = TrackingStoreError
+"""The seed's name for `TrackingStoreError`."""

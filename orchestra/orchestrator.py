@@ -1,0 +1,407 @@
+"""`Orchestra`: route -> call providers in parallel -> consensus -> record, for every request.
+
+orch = Orchestra.from_config("config.yaml")
+result = await orch.process_request("Name three primes.", task_type="general", user_id="u1")
+result["response"], result["metadata"]["providers_used"]
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any
+
+from orchestra.config.loader import load_settings
+from orchestra.config.schema import Settings
+from orchestra.consensus.manager import ConsensusManager
+from orchestra.errors import CallFailure, InsufficientResponses, InvalidRequest, OrchestraError
+from orchestra.logs import configure_logging
+from orchestra.pipeline import Answers, gather_answers
+from orchestra.providers.base import BaseModelConnector
+from orchestra.providers.pricing import Price, PriceTable
+from orchestra.providers.recorded import ReplayDataset
+from orchestra.providers.registry import BuildContext, ModelRegistry, build_connector
+from orchestra.routing.decision import RoutingDecision
+from orchestra.routing.router import TaskRouter
+from orchestra.sync import run_sync
+from orchestra.tracking.params import settings_params
+from orchestra.tracking.records import RequestRecord
+from orchestra.tracking.redact import SECRETS
+from orchestra.tracking.settings import TrackingSettings, load_tracking_settings
+from orchestra.tracking.tracker import RunHandle, Tracker
+from orchestra.types import ModelProvider, ModelRequest, TaskComplexity
+
+_CURRENT_RUN: ContextVar[RunHandle | None] = ContextVar("orchestra_current_run", default=None)
+
+
+class Orchestra:
+    """The framework: providers, router, consensus and tracking behind `process_request`."""
+
+    def __init__(
+        self,
+        config: dict[str, Any] | Settings | str | Path | None = None,
+        *,
+        tracking: TrackingSettings | str | Path | None = None,
+        tracker: Tracker | None = None,
+        datasets: dict[str, ReplayDataset] | None = None,
+        debug: bool = False,
+        log_level: str | None = None,
+    ) -> None:
+        """`config` is a dict, `Settings` or YAML path; `tracking` a `TrackingSettings` or
+        `mlflow.yaml` path (default: the one beside the config). Pass `tracker` (and
+        `datasets`) to share one tracking writer (and loaded datasets) between instances."""
+        self.settings = load_settings(config if config is not None else {})
+        self.debug = debug
+        configure_logging(log_level or ("DEBUG" if debug else None))
+        if tracker is not None:
+            self.tracking_settings = tracker.settings
+        elif isinstance(tracking, TrackingSettings):
+            self.tracking_settings = tracking
+        else:
+            self.tracking_settings = load_tracking_settings(tracking, search_from=self.settings.base_dir)
+        self.prices = _price_table(self.settings)
+        self.model_registry = ModelRegistry()
+        context = BuildContext(self.settings, self.prices, dict(datasets or {}))
+        for name, provider in self.settings.models.items():
+            if provider.type == ModelProvider.FUNCTION:
+                continue  # scripted providers are registered in code
+            if provider.api_key is not None:
+                SECRETS.register(provider.api_key.get_secret_value())
+            self.model_registry.register_connector(name, build_connector(name, provider, context))
+        self.datasets = context.datasets
+        self.task_router = TaskRouter(self.settings.routing, provider_names=self.model_registry.names)
+        self.consensus_manager = ConsensusManager(self.settings.consensus)
+        self.consensus_manager.check_configured()
+        self.tracker = tracker or Tracker(self.tracking_settings)
+        self._owns_tracker = tracker is None
+        self._session_run: RunHandle | None = None
+        self.last_record: RequestRecord | None = None
+
+    @classmethod
+    def from_config(cls, path: str | Path, **options: Any) -> Orchestra:
+        """An `Orchestra` from a `config.yaml` (and `mlflow.yaml` beside it, if present)."""
+        return cls(Path(path), **options)
+
+    # ---- providers ------------------------------------------------------------------------
+
+    async def add_model_provider(self, provider: str | ModelProvider, connector: BaseModelConnector) -> None:
+        """Register `connector` under the name `provider` (replacing one of that name)."""
+        self.model_registry.register_connector(provider, connector)
+
+    # ---- runs -----------------------------------------------------------------------------
+
+    def run(
+        self, name: str, params: dict[str, Any] | None = None, tags: dict[str, str] | None = None
+    ) -> RunScope:
+        """A scope (`with` or `async with`) in which every request is logged to one MLflow run."""
+        return RunScope(self, name, params, tags)
+
+    def current_run(self) -> RunHandle:
+        """The run requests are logged to now: the innermost `run()` scope, else a session run."""
+        run = _CURRENT_RUN.get()
+        if run is not None:
+            return run
+        if self._session_run is None or self._session_run.ended:
+            self._session_run = self.tracker.begin_run(
+                f"session-{time.strftime('%Y%m%d-%H%M%S')}",
+                params=settings_params(self.settings),
+                tags={"orchestra.kind": "session"},
+            )
+        return self._session_run
+
+    # ---- requests -------------------------------------------------------------------------
+
+    async def process_request(
+        self,
+        prompt: str,
+        task_type: str | None = None,
+        user_id: str = "anonymous",
+        require_consensus: bool | None = None,
+        min_providers: int = 1,
+        complexity_override: TaskComplexity | str | None = None,
+        *,
+        session_id: str | None = None,
+        system_prompt: str | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Route, call, pick, log; returns {"response": str, "metadata": {...}}.
+
+        Raises an `OrchestraError` (after logging the failed request) when no answer is possible.
+        """
+        started = time.perf_counter()
+        run = self.current_run()
+        if run.run_id is None:
+            await self.tracker.wait_created(run)
+        task_type = task_type or self.settings.framework.default_task_type
+        record = RequestRecord(
+            request_id=uuid.uuid4().hex,
+            run_key=run.run_key,
+            start_ns=time.time_ns(),
+            end_ns=0,
+            user_id=str(user_id),
+            session_id=session_id,
+            task_type=task_type,
+            prompt=prompt if isinstance(prompt, str) else repr(prompt),
+            system_prompt=system_prompt,
+            tags=dict(tags or {}),
+        )
+        decision: RoutingDecision | None = None
+        try:
+            _validate(prompt, user_id, min_providers, record.request_id)
+            record.route_start_ns = time.time_ns()
+            decision = await self.task_router.evaluate_and_route(
+                prompt,
+                task_type,
+                complexity_override=complexity_override,
+                require_consensus=require_consensus,
+                min_providers=min_providers,
+            )
+            record.route_end_ns = time.time_ns()
+            record.routing = decision.as_dict()
+            options = {"system_prompt": system_prompt, "temperature": temperature, "max_tokens": max_tokens}
+            answers = await gather_answers(
+                decision,
+                self.model_registry,
+                lambda name: self._request_for(name, prompt, options),
+                self._timeout_for,
+                record.request_id,
+            )
+            _add_usage(record, answers)
+            await self._choose(record, decision, answers)
+        except OrchestraError as err:
+            err.request_id = err.request_id or record.request_id
+            await self._finish(record, run, started, error=err)
+            raise
+        except Exception as err:
+            await self._finish(record, run, started, error=err)
+            raise
+        await self._finish(record, run, started)
+        return {"response": record.response, "metadata": self._metadata(record, decision, run)}
+
+    def process_request_sync(self, prompt: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """`process_request` for scripts and notebooks (works inside Jupyter's running loop)."""
+        return run_sync(self.process_request(prompt, *args, **kwargs))
+
+    def _request_for(self, name: str, prompt: str, options: dict[str, Any]) -> ModelRequest:
+        provider = self.settings.models.get(name)
+        defaults = (
+            {}
+            if provider is None
+            else {"temperature": provider.temperature, "max_tokens": provider.max_tokens}
+        )
+        values = {**defaults, **{k: v for k, v in options.items() if v is not None}}
+        params = dict(provider.params) if provider is not None else {}
+        return ModelRequest(prompt=prompt, model_specific_params=params, **values)
+
+    def _timeout_for(self, name: str) -> float:
+        performance = self.settings.performance
+        provider = self.settings.models.get(name)
+        per_model = performance.models.get(name)
+        for value in (provider.timeout if provider else None, per_model.timeout if per_model else None):
+            if value is not None:
+                return value
+        return performance.request_timeout
+
+    async def _choose(self, record: RequestRecord, decision: RoutingDecision, answers: Answers) -> None:
+        responses = answers.responses
+        if not responses or len(responses) < decision.min_providers:
+            raise InsufficientResponses(
+                max(decision.min_providers, 1),
+                len(responses),
+                [
+                    CallFailure(c.provider, c.error_type or "", c.error_message or "")
+                    for c in answers.failures
+                ],
+                request_id=record.request_id,
+            )
+        chosen = responses[0]
+        if decision.require_consensus and len(responses) >= 2:
+            record.consensus_start_ns = time.time_ns()
+            chosen, outcome = await self.consensus_manager.decide(
+                responses,
+                {"task_type": record.task_type, "prompt": record.prompt, "request_id": record.request_id},
+            )
+            record.consensus_end_ns = time.time_ns()
+            record.consensus = outcome.as_dict()
+        record.response = chosen.content
+        record.answered_by = chosen.provider
+        record.quality = chosen.metadata.get("quality")
+        record.confidence = chosen.confidence_score
+
+    async def _finish(
+        self, record: RequestRecord, run: RunHandle, started: float, error: BaseException | None = None
+    ) -> None:
+        record.end_ns = time.time_ns()
+        record.processing_time_ms = (time.perf_counter() - started) * 1000.0
+        if error is not None:
+            record.status = "error"
+            record.error_type = type(error).__name__
+            record.error_message = SECRETS.redact(getattr(error, "message", None) or str(error))
+        self.last_record = record
+        await self.tracker.submit(record, run)
+
+    def _metadata(
+        self, record: RequestRecord, decision: RoutingDecision | None, run: RunHandle
+    ) -> dict[str, Any]:
+        consensus = record.consensus or {}
+        failed = [c for c in record.calls if not c.ok]
+        return {
+            "request_id": record.request_id,
+            "task_type": record.task_type,
+            "user_id": record.user_id,
+            "session_id": record.session_id,
+            "complexity": decision.complexity.value if decision else None,
+            "complexity_score": decision.complexity_score if decision else None,
+            "providers_used": list(record.providers_used),
+            "providers_called": [c.provider for c in record.calls],
+            "providers_failed": [
+                {"provider": c.provider, "error_type": c.error_type, "message": c.error_message}
+                for c in failed
+            ],
+            "answered_by": record.answered_by,
+            "model": next((c.model for c in record.calls if c.ok and c.provider == record.answered_by), None),
+            "routing_strategy": decision.strategy if decision else None,
+            "routing_reason": decision.reason if decision else None,
+            "propensities": dict(decision.propensities) if decision else {},
+            "consensus_applied": bool(consensus),
+            "consensus_method": consensus.get("method"),
+            "confidence": record.confidence,
+            "agreement": consensus.get("agreement"),
+            "low_agreement": consensus.get("low_agreement", False),
+            "processing_time_ms": record.processing_time_ms,
+            "latency_ms": record.latency_ms,
+            "tokens": {
+                "input": record.input_tokens,
+                "output": record.output_tokens,
+                "total": record.input_tokens + record.output_tokens,
+            },
+            "cost_usd": record.cost_usd,
+            "quality": record.quality,
+            "errors": [f"{c.provider}: {c.error_type}: {c.error_message}" for c in failed],
+            "mlflow_run_id": self.tracker.run_id(run),
+            "run_key": run.run_key,
+            "trace_id": record.trace_id,
+        }
+
+    # ---- lifecycle ------------------------------------------------------------------------
+
+    async def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every logged request so far is in the tracking store (or spooled)."""
+        return await self.tracker.aflush(timeout)
+
+    def flush_sync(self, timeout: float | None = None) -> bool:
+        return self.tracker.flush(timeout)
+
+    def close(self) -> None:
+        """End the session run and write everything still queued (a shared tracker stays open)."""
+        if self._session_run is not None:
+            self.tracker.end_run(self._session_run)
+        if self._owns_tracker:
+            self.tracker.close()
+        else:
+            self.tracker.flush()
+
+    async def aclose(self) -> None:
+        for connector in self.model_registry:
+            await connector.aclose()
+        self.close()
+
+    async def __aenter__(self) -> Orchestra:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def __enter__(self) -> Orchestra:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+AIOrchestrationFramework = Orchestra
+"""The seed's name for `Orchestra`."""
+
+
+class RunScope:
+    """`with orch.run("arm"):` or `async with orch.run("arm") as run:`; ends the run on exit."""
+
+    def __init__(
+        self, orch: Orchestra, name: str, params: dict[str, Any] | None, tags: dict[str, str] | None
+    ):
+        self.orch = orch
+        self.name = name
+        self.params = {**settings_params(orch.settings), **(params or {})}
+        self.tags = {"orchestra.kind": "run", **(tags or {})}
+        self.handle: RunHandle | None = None
+        self.metrics: dict[str, float] = {}
+        self._token: Any = None
+
+    def log_metrics(self, metrics: dict[str, float]) -> None:
+        """Metrics to log with the run's aggregates when it ends."""
+        self.metrics.update(metrics)
+
+    def __enter__(self) -> RunScope:
+        self.handle = self.orch.tracker.start_run(
+            self.name, self.params, self.tags, parent=_CURRENT_RUN.get()
+        )
+        self._token = _CURRENT_RUN.set(self.handle)
+        return self
+
+    async def __aenter__(self) -> RunScope:
+        self.handle = await self.orch.tracker.astart_run(
+            self.name, self.params, self.tags, parent=_CURRENT_RUN.get()
+        )
+        self._token = _CURRENT_RUN.set(self.handle)
+        return self
+
+    def __exit__(self, exc_type: type | None, *rest: object) -> None:
+        _CURRENT_RUN.reset(self._token)
+        assert self.handle is not None
+        self.orch.tracker.end_run(self.handle, "FAILED" if exc_type else "FINISHED", self.metrics)
+
+    async def __aexit__(self, exc_type: type | None, *rest: object) -> None:
+        self.__exit__(exc_type)
+
+    @property
+    def run_id(self) -> str | None:
+        return None if self.handle is None else self.orch.tracker.run_id(self.handle)
+
+
+def _validate(prompt: Any, user_id: Any, min_providers: Any, request_id: str) -> None:
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise InvalidRequest("prompt must be a non-empty string", request_id=request_id)
+    if not isinstance(user_id, str) or not user_id:
+        raise InvalidRequest("user_id must be a non-empty string", request_id=request_id)
+    if not isinstance(min_providers, int) or isinstance(min_providers, bool) or min_providers < 1:
+        raise InvalidRequest(
+            f"min_providers must be an integer >= 1 (got {min_providers!r})", request_id=request_id
+        )
+
+
+def _add_usage(record: RequestRecord, answers: Answers) -> None:
+    record.calls = answers.calls
+    record.latency_ms = answers.latency_ms
+    for call in answers.calls:
+        if call.ok:
+            record.providers_used.append(call.provider)
+            record.input_tokens += call.input_tokens
+            record.output_tokens += call.output_tokens
+            record.cost_usd += call.cost_usd
+
+
+def _price_table(settings: Settings) -> PriceTable:
+    table = (
+        PriceTable.from_csv(settings.resolve_path(settings.pricing.table))
+        if settings.pricing.table
+        else PriceTable.default()
+    )
+    overrides = {
+        model: Price(model=model, **price.model_dump(), source="config")
+        for model, price in settings.pricing.overrides.items()
+    }
+    return table.with_overrides(overrides) if overrides else table

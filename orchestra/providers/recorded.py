@@ -1,0 +1,136 @@
+"""Recorded answers: any table with prompt, model, output and an optional quality label.
+
+dataset = ReplayDataset.from_path("data/alpacaeval/responses.parquet",
+                                  prompt_column="instruction", quality_column="preference",
+                                  quality_offset=-1.0)
+dataset.answer("gpt4", dataset.prompts()[0]).quality
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from orchestra.config.schema import DatasetSettings
+from orchestra.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedAnswer:
+    """One recorded output of one model for one prompt."""
+
+    output: str
+    quality: float | None
+    group: str | None
+
+
+class ReplayDataset:
+    """An index (model, prompt) -> `RecordedAnswer` over a normalised table.
+
+    The normalised table (`.table`) has columns prompt, model, output, quality, group.
+    """
+
+    def __init__(
+        self,
+        table: Any,
+        *,
+        prompt_column: str = "prompt",
+        model_column: str = "model",
+        output_column: str = "output",
+        quality_column: str | None = None,
+        quality_offset: float = 0.0,
+        quality_scale: float = 1.0,
+        group_column: str | None = None,
+        name: str = "dataset",
+    ) -> None:
+        frame = table if isinstance(table, pl.DataFrame) else pl.from_pandas(table)
+        wanted = [prompt_column, model_column, output_column, quality_column, group_column]
+        missing = [c for c in wanted if c is not None and c not in frame.columns]
+        if missing:
+            raise ConfigError(
+                f"dataset {name!r}: column(s) {missing} not found; the table has: {', '.join(frame.columns)}"
+            )
+        quality = (
+            ((pl.col(quality_column).cast(pl.Float64) + quality_offset) * quality_scale)
+            if quality_column
+            else pl.lit(None, dtype=pl.Float64)
+        )
+        group = pl.col(group_column).cast(pl.String) if group_column else pl.lit(None, dtype=pl.String)
+        self.table = frame.select(
+            pl.col(prompt_column).cast(pl.String).alias("prompt"),
+            pl.col(model_column).cast(pl.String).alias("model"),
+            pl.col(output_column).cast(pl.String).alias("output"),
+            quality.alias("quality"),
+            group.alias("group"),
+        )
+        self.name = name
+        duplicated = self.table.select("model", "prompt").is_duplicated().sum()
+        if duplicated:
+            raise ConfigError(
+                f"dataset {name!r}: {duplicated} rows repeat a (model, prompt) pair; "
+                "replay needs one recorded output per pair"
+            )
+        self._index: dict[tuple[str, str], RecordedAnswer] = {
+            (model, prompt): RecordedAnswer(output, quality, group_value)
+            for prompt, model, output, quality, group_value in self.table.iter_rows()
+        }
+        counts = self.table.group_by("model").len()
+        self._prompt_counts = dict(zip(counts["model"].to_list(), counts["len"].to_list(), strict=True))
+
+    @classmethod
+    def from_path(cls, path: str | Path, **columns: Any) -> ReplayDataset:
+        """Read parquet, CSV, JSON lines (optionally gzipped) or JSON."""
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"dataset file {str(path)!r} does not exist")
+        suffixes = "".join(path.suffixes[-2:]).lower()
+        if suffixes.endswith(".parquet"):
+            frame = pl.read_parquet(path)
+        elif suffixes.endswith(".csv"):
+            frame = pl.read_csv(path)
+        elif suffixes.endswith((".jsonl", ".jsonl.gz", ".ndjson")):
+            frame = pl.read_ndjson(path)
+        elif suffixes.endswith(".json"):
+            frame = pl.read_json(path)
+        else:
+            raise ConfigError(f"dataset {path}: unsupported format (parquet, csv, jsonl, json)")
+        columns.setdefault("name", path.name)
+        return cls(frame, **columns)
+
+    @classmethod
+    def from_settings(cls, settings: DatasetSettings, path: Path, name: str) -> ReplayDataset:
+        return cls.from_path(
+            path,
+            prompt_column=settings.prompt_column,
+            model_column=settings.model_column,
+            output_column=settings.output_column,
+            quality_column=settings.quality_column,
+            quality_offset=settings.quality_offset,
+            quality_scale=settings.quality_scale,
+            group_column=settings.group_column,
+            name=name,
+        )
+
+    def answer(self, model: str, prompt: str) -> RecordedAnswer | None:
+        return self._index.get((model, prompt))
+
+    def models(self) -> list[str]:
+        return sorted(self._prompt_counts)
+
+    def prompt_count(self, model: str) -> int:
+        return self._prompt_counts.get(model, 0)
+
+    def prompts(self) -> list[str]:
+        """Distinct prompts in table order."""
+        return self.table["prompt"].unique(maintain_order=True).to_list()
+
+    def groups(self) -> dict[str, str | None]:
+        """Prompt -> group label (for AlpacaEval: the subset), first seen wins."""
+        frame = self.table.select("prompt", "group").unique("prompt", maintain_order=True)
+        return dict(frame.iter_rows())
+
+    def __len__(self) -> int:
+        return len(self._index)

@@ -1,0 +1,37 @@
+"""What a router decided, with the probabilities needed for off-policy evaluation later."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from orchestra.types import TaskComplexity
+
+
+@dataclass(frozen=True)
+class RoutingDecision:
+    """The providers to call for one request, and why.
+
+    `chosen` are called first; `fallbacks` are tried in order when chosen ones fail.
+    `propensities[p]` is the probability with which the router chose provider p (1.0/0.0 for
+    deterministic strategies), over every candidate considered.
+    """
+
+    task_type: str
+    complexity: TaskComplexity
+    complexity_score: float
+    strategy: str
+    chosen: list[str]
+    fallbacks: list[str]
+    require_consensus: bool
+    min_providers: int
+    reason: str
+    candidate_scores: dict[str, float] = field(default_factory=dict)
+    propensities: dict[str, float] = field(default_factory=dict)
+    rule_index: int | None = None
+    evaluator: str = "heuristic"
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["complexity"] = self.complexity.value
+        return data

@@ -1,0 +1,149 @@
+"""Every MLflow call orchestra makes, in one place (runs, params, metrics, traces, artifacts).
+
+store = MlflowStore(settings)
+run_id = store.create_run("my-arm", run_key="k1", params={"seed": "0"}, tags={})
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from orchestra.errors import TrackingStoreError
+from orchestra.tracking.records import RequestRecord, rows_table
+from orchestra.tracking.redact import SECRETS
+from orchestra.tracking.settings import TrackingSettings
+
+RUN_KEY_TAG = "orchestra.run_key"
+REQUESTS_ARTIFACT_DIR = "requests"
+_MAX_PARAM_CHARS = 6000
+_LINK_CHUNK = 100
+_MAX_BATCH = 1000  # MLflow's log_batch limit on params + metrics + tags
+
+
+class MlflowStore:
+    """A tracking store: an MLflow SQL store (SQLite/PostgreSQL) or an `mlflow server`."""
+
+    def __init__(self, settings: TrackingSettings) -> None:
+        os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+        from mlflow.tracing.client import TracingClient
+        from mlflow.tracking import MlflowClient
+
+        self.settings = settings
+        if settings.sqlite_path is not None:
+            settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.client = MlflowClient(settings.tracking_uri)
+            self._tracing = TracingClient(settings.tracking_uri)
+        except Exception as err:  # MLflow raises many types when a store is unreachable
+            raise TrackingStoreError(f"cannot open tracking store {settings.tracking_uri}: {err}") from err
+        self._experiment_id: str | None = None
+
+    @property
+    def experiment_id(self) -> str:
+        if self._experiment_id is None:
+            self._experiment_id = self._ensure_experiment()
+        return self._experiment_id
+
+    def _ensure_experiment(self) -> str:
+        experiment = self.client.get_experiment_by_name(self.settings.experiment)
+        if experiment is not None:
+            return experiment.experiment_id
+        location = self.settings.artifact_location
+        if location and "://" not in location:
+            Path(location).mkdir(parents=True, exist_ok=True)
+        return self.client.create_experiment(self.settings.experiment, artifact_location=location)
+
+    def create_run(
+        self,
+        name: str,
+        *,
+        run_key: str,
+        params: Mapping[str, Any],
+        tags: Mapping[str, str],
+        start_ms: int | None = None,
+        parent_run_id: str | None = None,
+    ) -> str:
+        """A new run holding `params` (redacted, truncated to MLflow's limits) and `tags`."""
+        from mlflow.entities import Param, RunTag
+        from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+        all_tags = {**tags, RUN_KEY_TAG: run_key}
+        if parent_run_id:
+            all_tags[MLFLOW_PARENT_RUN_ID] = parent_run_id
+        run = self.client.create_run(
+            self.experiment_id,
+            start_time=start_ms,
+            tags={k: SECRETS.redact(str(v)) for k, v in all_tags.items()},
+            run_name=name,
+        )
+        run_id = run.info.run_id
+        items = [Param(k, SECRETS.redact(str(v))[:_MAX_PARAM_CHARS]) for k, v in params.items()]
+        for start in range(0, len(items), 100):
+            self.client.log_batch(run_id, params=items[start : start + 100], tags=[], metrics=[])
+        if not items:
+            self.client.log_batch(run_id, tags=[RunTag("orchestra.params", "none")])
+        return run_id
+
+    def find_run(self, run_key: str) -> str | None:
+        """The run created under `run_key`, if any (so spooled work finds its run later)."""
+        runs = self.client.search_runs(
+            [self.experiment_id], filter_string=f"tags.`{RUN_KEY_TAG}` = '{run_key}'", max_results=1
+        )
+        return runs[0].info.run_id if runs else None
+
+    def end_run(self, run_id: str, metrics: Mapping[str, float], status: str, end_ms: int | None) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        items = [Metric(k, float(v), now, 0) for k, v in metrics.items() if v is not None and v == v]
+        for start in range(0, len(items), _MAX_BATCH):
+            self.client.log_batch(run_id, metrics=items[start : start + _MAX_BATCH])
+        self.client.set_terminated(run_id, status=status, end_time=end_ms)
+
+    def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        items = [Metric(k, float(v), now, step) for k, v in metrics.items() if v is not None]
+        for start in range(0, len(items), _MAX_BATCH):
+            self.client.log_batch(run_id, metrics=items[start : start + _MAX_BATCH])
+
+    def write_traces(self, run_id: str, records: Iterable[RequestRecord]) -> int:
+        """Log the traces of `records` in one call and link them to the run; returns the count."""
+        records = list(records)
+        if not records:
+            return 0
+        from orchestra.tracking.spans import request_spans  # imports MLflow's tracing
+
+        spans = [span for record in records for span in request_spans(record)]
+        self._tracing.log_spans(self.experiment_id, spans)
+        trace_ids = [record.trace_id for record in records]
+        for start in range(0, len(trace_ids), _LINK_CHUNK):
+            self.client.link_traces_to_run(trace_ids[start : start + _LINK_CHUNK], run_id)
+        return len(records)
+
+    def write_request_part(self, run_id: str, rows: list[dict[str, Any]], part_name: str) -> None:
+        """One parquet part of the run's request table, under artifacts `requests/`."""
+        with tempfile.TemporaryDirectory(prefix="orchestra-part-") as folder:
+            path = Path(folder) / part_name
+            pq.write_table(rows_table(rows), path, compression="zstd")
+            self.client.log_artifact(run_id, str(path), REQUESTS_ARTIFACT_DIR)
+
+    def log_artifact_file(self, run_id: str, path: str | Path, artifact_dir: str | None = None) -> None:
+        self.client.log_artifact(run_id, str(path), artifact_dir)
+
+    def ping(self) -> None:
+        """Raise `TrackingStoreError` unless the store answers."""
+        try:
+            self.client.search_experiments(max_results=1)
+        except Exception as err:
+            raise TrackingStoreError(
+                f"tracking store {self.settings.tracking_uri} is not answering: {err}"
+            ) from err

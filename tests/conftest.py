@@ -1,0 +1,100 @@
+"""Shared fixtures: real MLflow SQLite stores in temporary folders, and the recorded dataset."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+for _name in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME"):
+    os.environ.pop(_name, None)
+
+from orchestra import FunctionConnector, Orchestra  # noqa: E402
+from orchestra.tracking.settings import TrackingSettings  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+ALPACA = ROOT / "data" / "alpacaeval" / "responses.parquet"
+
+
+@pytest.fixture(scope="session")
+def empty_store_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An initialised, empty MLflow SQLite database, created once (initialising takes seconds)."""
+    from mlflow.tracking import MlflowClient
+
+    folder = tmp_path_factory.mktemp("template")
+    MlflowClient(f"sqlite:///{folder / 'mlflow.db'}").search_experiments()
+    return folder / "mlflow.db"
+
+
+@pytest.fixture
+def tracking(tmp_path: Path, empty_store_template: Path) -> TrackingSettings:
+    """Settings for a fresh real SQLite store, artifact folder and spool in `tmp_path`."""
+    shutil.copy(empty_store_template, tmp_path / "mlflow.db")
+    return TrackingSettings(
+        tracking_uri="sqlite:///mlflow.db",
+        artifact_location="artifacts",
+        spool_dir="spool",
+        experiment="tests",
+        flush_interval_s=0.05,
+        base_dir=tmp_path,
+    ).resolved()
+
+
+@pytest.fixture
+def client(tracking: TrackingSettings):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking.tracking_uri)
+
+
+def scripted_config(*names: str, rules: list[dict] | None = None, **sections) -> dict:
+    """A config whose providers are registered in code (type function)."""
+    return {
+        "models": {name: {"type": "function"} for name in names},
+        "routing": {"rules": rules or [{"providers": list(names)}]},
+        **sections,
+    }
+
+
+@pytest.fixture
+def make_orchestra(tracking: TrackingSettings):
+    """Build an `Orchestra` over scripted providers; closes them all at the end of the test."""
+    created: list[Orchestra] = []
+
+    def build(connectors: dict[str, FunctionConnector], rules: list[dict] | None = None, **sections) -> Orchestra:
+        orch = Orchestra(scripted_config(*connectors, rules=rules, **sections), tracking=tracking)
+        for name, connector in connectors.items():
+            orch.model_registry.register_connector(name, connector)
+        created.append(orch)
+        return orch
+
+    yield build
+    for orch in created:
+        orch.close()
+
+
+def alpaca_config(**routing) -> dict:
+    """The offline config's providers and dataset, with `routing` replaced."""
+    models = {
+        "gpt-4": "gpt4",
+        "claude-2.1": "claude-2.1",
+        "gemini-pro": "gemini-pro",
+        "mixtral-8x7b": "Mixtral-8x7B-Instruct-v0.1",
+        "mistral-7b": "Mistral-7B-Instruct-v0.2",
+    }
+    return {
+        "datasets": {
+            "alpacaeval": {
+                "path": str(ALPACA),
+                "prompt_column": "instruction",
+                "quality_column": "preference",
+                "quality_offset": -1.0,
+                "group_column": "dataset",
+            }
+        },
+        "models": {name: {"type": "replay", "dataset": "alpacaeval", "model": m} for name, m in models.items()},
+        "routing": routing or {"rules": [{"providers": ["gpt-4"]}]},
+    }

@@ -1,7 +1,8 @@
 """Lexical consensus: the medoid answer under TF-IDF cosine similarity.
 
 Cheap and dependency-light (scikit-learn); the fallback when no embedding model is installed.
-Tie rule: among answers with equal mean similarity, the earliest in the routing order wins.
+Tie rule: among answers whose mean similarity to the others is equal (to 9 decimals, so that
+floating-point noise does not decide), the earliest in the routing order wins.
 """
 
 from __future__ import annotations
@@ -51,9 +52,10 @@ class MedoidConsensus(ConsensusStrategy):
             )
         matrix = self.similarity([r.content for r in responses])
         n = len(responses)
-        mean_to_others = (matrix.sum(axis=1) - 1.0) / (n - 1)
-        chosen = int(np.argmax(mean_to_others))  # argmax returns the first maximum: tie rule
-        agreement = float((matrix.sum() - n) / (n * (n - 1)))
+        off_diagonal = matrix - np.diag(np.diag(matrix))
+        mean_to_others = np.round(off_diagonal.sum(axis=1) / (n - 1), 9)
+        chosen = int(np.argmax(mean_to_others))  # argmax returns the first maximum: the tie rule
+        agreement = float(off_diagonal.sum() / (n * (n - 1)))
         confidence = float(mean_to_others[chosen])
         agreeing = [
             providers[j] for j in range(n) if j == chosen or matrix[chosen, j] >= self.similarity_threshold

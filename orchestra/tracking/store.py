@@ -36,12 +36,15 @@ class MlflowStore:
         from mlflow.tracking import MlflowClient
 
         self.settings = settings
-        if settings.sqlite_path is not None:
-            settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        if settings.tracking_uri.startswith(("http://", "https://")):
+            # MLflow retries HTTP calls for minutes by default; the spool is our retry.
+            os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+            os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
         try:
+            probe(settings.tracking_uri)
             self.client = MlflowClient(settings.tracking_uri)
             self._tracing = TracingClient(settings.tracking_uri)
-        except Exception as err:  # MLflow raises many types when a store is unreachable
+        except Exception as err:  # MLflow and drivers raise many types when a store is unreachable
             raise TrackingStoreError(f"cannot open tracking store {settings.tracking_uri}: {err}") from err
         self._experiment_id: str | None = None
 
@@ -147,3 +150,25 @@ class MlflowStore:
             raise TrackingStoreError(
                 f"tracking store {self.settings.tracking_uri} is not answering: {err}"
             ) from err
+
+
+def probe(uri: str, timeout_s: float = 3.0) -> None:
+    """Fail fast when the store is unreachable (MLflow itself retries for about 100 s)."""
+    if uri.startswith(("http://", "https://")):
+        import urllib.request
+
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout_s):
+            return
+    if "://" not in uri or uri.startswith("file:"):
+        return
+    import sqlalchemy
+
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    connect_args = {"connect_timeout": int(timeout_s)} if uri.startswith(("postgresql", "mysql")) else {}
+    engine = sqlalchemy.create_engine(uri, connect_args=connect_args)
+    try:
+        with engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+    finally:
+        engine.dispose()

@@ -160,7 +160,8 @@ class Tracker:
 
     async def wait_created(self, handle: RunHandle) -> str | None:
         if handle.run_id is None and handle.created is not None:
-            handle.run_id = await asyncio.wait_for(asyncio.wrap_future(handle.created), _RUN_CREATE_TIMEOUT_S)
+            waiting = asyncio.shield(asyncio.wrap_future(handle.created))
+            handle.run_id = await asyncio.wait_for(waiting, _RUN_CREATE_TIMEOUT_S)
         return handle.run_id
 
     async def submit(self, record: RequestRecord, run: RunHandle) -> None:

@@ -137,7 +137,7 @@ class TrackingWriter:
     # ---- writer thread -------------------------------------------------------------------
 
     def _loop(self) -> None:
-        self._replay_spool()
+        self._guarded(self._replay_spool)
         while True:
             batch = self._next_batch()
             records: list[RequestRecord] = []
@@ -146,19 +146,27 @@ class TrackingWriter:
                 if isinstance(item, RequestRecord):
                     records.append(item)
                     continue
-                self._write_records(records)
+                self._guarded(self._write_records, records)
                 records = []
                 if item is None:
                     stop = True
                 else:
-                    self._handle(item)
-            self._write_records(records)
-            self._flush_due_parts()
+                    self._guarded(self._handle, item)
+            self._guarded(self._write_records, records)
+            self._guarded(self._flush_due_parts)
             if self._store_failed_at and time.monotonic() - self._last_replay > _REPLAY_EVERY_S:
-                self._replay_spool()
+                self._guarded(self._replay_spool)
             if stop:
-                self._flush_parts()
+                self._guarded(self._flush_parts)
                 return
+
+    def _guarded(self, step: Callable[..., None], *args: Any) -> None:
+        """Run one step; a bug in it is logged, and the thread keeps writing what it can."""
+        try:
+            step(*args)
+        except Exception:
+            self.stats.failures += 1
+            logger.exception("tracking writer step %s failed", getattr(step, "__name__", step))
 
     def _next_batch(self) -> list[Any]:
         try:
@@ -178,7 +186,9 @@ class TrackingWriter:
             self._flush_parts()
             item.done.set()
         elif isinstance(item, CreateRun):
-            item.result.set_result(self._create_run(item))
+            run_id = self._create_run(item)
+            if item.result.set_running_or_notify_cancel():
+                item.result.set_result(run_id)
         elif isinstance(item, EndRun):
             self._end_run(item)
         elif isinstance(item, LogMetrics):

@@ -1,0 +1,184 @@
+"""Tracking never loses a request: a store that is down is spooled and replayed; keys never leak."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from orchestra import FunctionConnector, Orchestra, ProviderUnavailable
+from orchestra.tracking.reader import read_request_table
+from orchestra.tracking.settings import TrackingSettings
+from orchestra.tracking.spool import Spool
+from tests.conftest import scripted_config
+
+
+def _orchestra(tracking: TrackingSettings, **connectors: FunctionConnector) -> Orchestra:
+    orch = Orchestra(scripted_config(*connectors), tracking=tracking)
+    for name, connector in connectors.items():
+        orch.model_registry.register_connector(name, connector)
+    return orch
+
+
+def _down_settings(tmp_path: Path) -> TrackingSettings:
+    """A SQLite store whose database path is a folder: every open fails, like a store that is down."""
+    database = tmp_path / "store" / "mlflow.db"
+    database.mkdir(parents=True)
+    return TrackingSettings(
+        tracking_uri=f"sqlite:///{database}",
+        artifact_location=str(tmp_path / "artifacts"),
+        spool_dir=str(tmp_path / "spool"),
+        experiment="tests",
+        flush_interval_s=0.05,
+        base_dir=tmp_path,
+    )
+
+
+async def test_store_down_at_start_spools_then_next_start_replays(tmp_path, empty_store_template):
+    settings = _down_settings(tmp_path)
+    orch = _orchestra(settings, a=FunctionConnector("a", lambda r: "answer"))
+    async with orch.run("while-down", params={"arm": "x"}) as scope:
+        results = [await orch.process_request(f"q{i}", user_id="u1") for i in range(7)]
+    assert scope.run_id is None  # the store could not create the run
+    assert all(r["response"] == "answer" for r in results)  # requests still answered
+    assert all(r["metadata"]["mlflow_run_id"] is None for r in results)
+    orch.close()
+    assert Spool(settings.spool_dir).size() > 0
+    assert orch.tracker.stats().spooled_operations > 0
+
+    # The store comes back: same URI, now a real database.
+    database = Path(settings.tracking_uri.removeprefix("sqlite:///"))
+    database.rmdir()
+    shutil.copy(empty_store_template, database)
+    recovered = _orchestra(settings, a=FunctionConnector("a"))
+    recovered.flush_sync()
+    assert Spool(settings.spool_dir).pending() == []
+    run_id = recovered.tracker._writer._resolve_run(scope.handle.run_key)
+    assert run_id is not None
+    table = read_request_table(settings, run_id)
+    assert sorted(table["request_id"]) == sorted(r["metadata"]["request_id"] for r in results)
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(settings.tracking_uri)
+    run = client.get_run(run_id)
+    assert run.data.params["arm"] == "x"
+    assert run.data.metrics["requests"] == 7
+    assert run.info.status == "FINISHED"
+    for result in results:
+        assert client.get_trace(result["metadata"]["trace_id"]).info.state.value == "OK"
+    recovered.close()
+
+
+async def test_artifact_store_failure_mid_run_keeps_rows_in_the_spool(tracking, tmp_path):
+    orch = _orchestra(tracking, a=FunctionConnector("a", lambda r: "ok"))
+    async with orch.run("mid-run") as scope:
+        await orch.process_request("before", user_id="u1")
+        await orch.flush()
+        requests_dir = next(Path(tracking.artifact_location).rglob("requests"))
+        moved = requests_dir.rename(requests_dir.with_name("requests-aside"))
+        requests_dir.write_text("not a folder")  # the artifact store breaks for this run
+        after = await orch.process_request("after", user_id="u1")
+        await orch.flush()
+    assert after["response"] == "ok"
+    assert Spool(tracking.spool_dir).size() >= 1
+    orch.close()
+
+    requests_dir.unlink()  # the artifact store is repaired
+    moved.rename(requests_dir)
+    recovered = _orchestra(tracking, a=FunctionConnector("a"))
+    recovered.flush_sync()
+    table = read_request_table(tracking, scope.run_id)
+    assert set(table["prompt"]) == {"before", "after"}
+    assert Spool(tracking.spool_dir).pending() == []
+    recovered.close()
+
+
+async def test_backpressure_waits_but_never_drops(tmp_path, empty_store_template):
+    shutil.copy(empty_store_template, tmp_path / "mlflow.db")
+    settings = TrackingSettings(
+        tracking_uri="sqlite:///mlflow.db",
+        artifact_location="artifacts",
+        spool_dir="spool",
+        max_queue=3,
+        batch_size=2,
+        base_dir=tmp_path,
+    ).resolved()
+    orch = _orchestra(settings, a=FunctionConnector("a", lambda r: "ok"))
+    async with orch.run("burst") as scope:
+        await asyncio.gather(*(orch.process_request(f"p{i}", user_id="u1") for i in range(60)))
+    await orch.flush()
+    assert orch.tracker.stats().backpressure_waits > 0
+    assert read_request_table(settings, scope.run_id).height == 60
+    assert orch.tracker.stats().traces_written == 60
+    orch.close()
+
+
+async def test_api_keys_never_reach_the_store(tracking, monkeypatch):
+    secret = "sk-proj-THISisAfakeKEY0123456789abcdef"
+    monkeypatch.setenv("OPENAI_API_KEY", secret)
+    config = scripted_config("leaky")
+    config["models"]["leaky"].update({"api_key": "${OPENAI_API_KEY}", "api_key_env": "OPENAI_API_KEY"})
+    orch = Orchestra(config, tracking=tracking)
+
+    def fail(provider: str) -> ProviderUnavailable:
+        return ProviderUnavailable(f"401 Incorrect API key provided: {secret}", provider=provider)
+
+    orch.model_registry.register_connector("leaky", FunctionConnector("leaky", error=fail, fail_first=1))
+    orch.model_registry.register_connector("ok", FunctionConnector("ok", lambda r: "fine"))
+    orch.task_router.rules[0].providers.append("ok")
+    with orch.run("secret-check", params={"note": f"key is {secret}"}):
+        result = await orch.process_request("hello", user_id="u1")
+    orch.close()
+    assert secret not in str(result)
+    stored = [Path(tracking.sqlite_path)] + [p for p in Path(tracking.artifact_location).rglob("*") if p.is_file()]
+    for path in stored:
+        assert secret.encode() not in path.read_bytes(), path
+    assert b"[REDACTED]" in Path(tracking.sqlite_path).read_bytes()
+
+
+def test_spool_claims_are_exclusive_and_ordered(tmp_path):
+    spool = Spool(tmp_path)
+    first = spool.append([{"op": "a"}])
+    spool.append([{"op": "b"}, {"op": "c"}])
+    assert spool.size() == 3
+    claimed = spool.claim()
+    assert [Spool.read(p)[0]["op"] for p in claimed] == ["a", "b"]
+    assert spool.claim() == []  # nothing left for a second claimer
+    assert not first.exists()
+    for path in claimed:
+        Spool.release(path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_spool_files_of_a_dead_claimer_are_claimable(tmp_path):
+    spool = Spool(tmp_path)
+    path = spool.append([{"op": "a"}])
+    dead_pid = 2**22 + 12345
+    while True:
+        try:
+            os.kill(dead_pid, 0)
+        except ProcessLookupError:
+            break
+        dead_pid += 1
+    path.rename(tmp_path / f"{path.name}.claimed-{dead_pid}")
+    claimed = spool.claim()
+    assert len(claimed) == 1 and claimed[0].name.endswith(f".claimed-{os.getpid()}")
+
+
+@pytest.mark.parametrize("variable", ["MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME"])
+def test_mlflow_environment_variables_override_the_file(tmp_path, monkeypatch, variable):
+    from orchestra.tracking.settings import load_tracking_settings
+
+    (tmp_path / "mlflow.yaml").write_text("tracking_uri: sqlite:///a.db\nexperiment: from-file\n")
+    value = "sqlite:////elsewhere/b.db" if variable == "MLFLOW_TRACKING_URI" else "from-env"
+    monkeypatch.setenv(variable, value)
+    settings = load_tracking_settings(tmp_path / "mlflow.yaml")
+    if variable == "MLFLOW_TRACKING_URI":
+        assert settings.tracking_uri == value
+        assert settings.experiment == "from-file"
+    else:
+        assert settings.experiment == value
+        assert settings.tracking_uri == f"sqlite:///{tmp_path / 'a.db'}"

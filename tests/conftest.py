@@ -39,6 +39,7 @@ def tracking(tmp_path: Path, empty_store_template: Path) -> TrackingSettings:
         spool_dir="spool",
         experiment="tests",
         flush_interval_s=0.05,
+        trace_writer="thread",  # the child-process writer has its own tests; spawning costs ~2 s
         base_dir=tmp_path,
     ).resolved()
 
@@ -64,7 +65,9 @@ def make_orchestra(tracking: TrackingSettings):
     """Build an `Orchestra` over scripted providers; closes them all at the end of the test."""
     created: list[Orchestra] = []
 
-    def build(connectors: dict[str, FunctionConnector], rules: list[dict] | None = None, **sections) -> Orchestra:
+    def build(
+        connectors: dict[str, FunctionConnector], rules: list[dict] | None = None, **sections
+    ) -> Orchestra:
         orch = Orchestra(scripted_config(*connectors, rules=rules, **sections), tracking=tracking)
         for name, connector in connectors.items():
             orch.model_registry.register_connector(name, connector)
@@ -95,6 +98,8 @@ def alpaca_config(**routing) -> dict:
                 "group_column": "dataset",
             }
         },
-        "models": {name: {"type": "replay", "dataset": "alpacaeval", "model": m} for name, m in models.items()},
+        "models": {
+            name: {"type": "replay", "dataset": "alpacaeval", "model": m} for name, m in models.items()
+        },
         "routing": routing or {"rules": [{"providers": ["gpt-4"]}]},
     }

@@ -33,8 +33,17 @@ def test_seed_example_config_validates():
             "require_consensus_for_complex": True,
             "rules": [{"task_type": "code_generation", "complexity": "simple", "providers": ["openai"]}],
         },
-        "consensus": {"default_strategy": "lexical", "similarity_threshold": 0.8, "confidence_threshold": 0.7},
-        "improvement": {"enable": True, "analysis_interval": 24, "auto_apply_threshold": 0.9, "min_data_points": 100},
+        "consensus": {
+            "default_strategy": "lexical",
+            "similarity_threshold": 0.8,
+            "confidence_threshold": 0.7,
+        },
+        "improvement": {
+            "enable": True,
+            "analysis_interval": 24,
+            "auto_apply_threshold": 0.9,
+            "min_data_points": 100,
+        },
         "performance": {"max_concurrent_requests": 50, "enable_response_caching": True, "cache_ttl": 3600},
     }
     settings = load_settings(seed)
@@ -65,12 +74,27 @@ def test_unset_variable_names_the_key_and_the_variable(monkeypatch):
     ("config", "expected"),
     [
         ({"routng": {}}, r"routng: unknown key \(allowed here: consensus, datasets, framework"),
-        ({"routing": {"rules": [{"providers": ["a"], "complexity": "hard"}]}}, r"routing\.rules\.0\.complexity.*'simple'.*'hard'"),
-        ({"models": {"a": {"type": "replay", "modle": "x"}}}, r"models\.a\.modle: unknown key \(allowed here: .*dataset"),
+        (
+            {"routing": {"rules": [{"providers": ["a"], "complexity": "hard"}]}},
+            r"routing\.rules\.0\.complexity.*'simple'.*'hard'",
+        ),
+        (
+            {"models": {"a": {"type": "replay", "modle": "x"}}},
+            r"models\.a\.modle: unknown key \(allowed here: .*dataset",
+        ),
         ({"models": {"mystery": {}}}, r"models\.mystery\.type is required"),
-        ({"routing": {"complexity_threshold": 1.5}}, r"routing\.complexity_threshold.*less than or equal to 1"),
-        ({"models": {"a": {"type": "function"}}, "routing": {"rules": [{"providers": ["b"]}]}}, r"routing\.rules\.0\.providers names \['b'\]"),
-        ({"models": {"r": {"type": "replay", "dataset": "nope", "model": "m"}}}, r"models\.r\.dataset is 'nope'"),
+        (
+            {"routing": {"complexity_threshold": 1.5}},
+            r"routing\.complexity_threshold.*less than or equal to 1",
+        ),
+        (
+            {"models": {"a": {"type": "function"}}, "routing": {"rules": [{"providers": ["b"]}]}},
+            r"routing\.rules\.0\.providers names \['b'\]",
+        ),
+        (
+            {"models": {"r": {"type": "replay", "dataset": "nope", "model": "m"}}},
+            r"models\.r\.dataset is 'nope'",
+        ),
     ],
 )
 def test_bad_config_errors_name_the_key(config, expected):
@@ -87,9 +111,11 @@ def test_bad_yaml_and_missing_file(tmp_path):
 
 
 def test_unknown_strategy_names_the_available_ones(tracking):
-    with pytest.raises(ConfigError, match="routing.default_strategy is 'magic'; available: rules"):
+    with pytest.raises(ConfigError, match=r"routing\.default_strategy is 'magic'; available: rules"):
         Orchestra({"routing": {"default_strategy": "magic"}}, tracking=tracking)
-    with pytest.raises(ConfigError, match="consensus.default_strategy is 'telepathy'; available strategies: lexical"):
+    with pytest.raises(
+        ConfigError, match=r"consensus\.default_strategy is 'telepathy'; available strategies: lexical"
+    ):
         Orchestra({"consensus": {"default_strategy": "telepathy"}}, tracking=tracking)
 
 
@@ -101,8 +127,10 @@ def test_provider_types_not_buildable_from_config_say_how_to_register(tracking):
 def test_settings_params_never_include_api_keys():
     from orchestra.tracking.params import settings_params
 
-    settings = load_settings({"models": {"openai": {"model": "gpt-4o", "api_key": "sk-abcdefghijklmnopqrstuvwx"}}})
+    settings = load_settings(
+        {"models": {"openai": {"model": "gpt-4o", "api_key": "sk-abcdefghijklmnopqrstuvwx"}}}
+    )
     params = settings_params(settings)
     assert params["models.openai.default_model"] == "gpt-4o"
     assert not any("sk-abc" in value for value in params.values())
-    assert not any("api_key" == key.rsplit(".", 1)[-1] for key in params)
+    assert not any(key.rsplit(".", 1)[-1] == "api_key" for key in params)

@@ -37,7 +37,9 @@ async def test_tie_goes_to_the_earliest_in_routing_order():
 
 
 async def test_empty_and_punctuation_answers_do_not_crash():
-    chosen = await LexicalConsensus().find_consensus([answer("a", "?"), answer("b", "!"), answer("c", "?")], {})
+    chosen = await LexicalConsensus().find_consensus(
+        [answer("a", "?"), answer("b", "!"), answer("c", "?")], {}
+    )
     assert chosen.provider == "a"
 
 
@@ -65,3 +67,22 @@ async def test_custom_strategy_registered_by_name_and_chosen_per_task_type():
     assert lexical.method == "lexical"
     with pytest.raises(TypeError):
         manager.register_strategy("bad", object())
+
+
+def test_tfidf_similarity_equals_scikit_learn_on_recorded_answers():
+    import numpy as np
+    import polars as pl
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from orchestra.consensus.lexical import tfidf_similarity
+    from tests.conftest import ALPACA
+
+    table = pl.read_parquet(ALPACA).pivot(
+        on="model", index="instruction", values="output", aggregate_function="first"
+    )
+    for row in table.head(60).iter_rows(named=True):
+        texts = [row["gpt4"], row["claude-2.1"], row["gemini-pro"], row["Mistral-7B-Instruct-v0.2"]]
+        vectors = TfidfVectorizer(sublinear_tf=True).fit_transform(texts)
+        expected = (vectors @ vectors.T).toarray()
+        np.fill_diagonal(expected, 1.0)
+        np.testing.assert_allclose(tfidf_similarity(texts), np.clip(expected, 0, 1), atol=1e-12)

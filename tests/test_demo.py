@@ -33,14 +33,18 @@ def demo(tmp_path_factory, empty_store_template):
     tracking = TrackingSettings(
         tracking_uri="sqlite:///mlflow.db", artifact_location="artifacts", spool_dir="spool", base_dir=folder
     ).resolved()
-    results, _ = pytest.importorskip("asyncio").run(run_demo(ROOT / "config.yaml", tracking=tracking, progress=False))
+    results, _ = pytest.importorskip("asyncio").run(
+        run_demo(ROOT / "config.yaml", tracking=tracking, progress=False)
+    )
     return {r.arm.name: r for r in results}, tracking
 
 
 @pytest.fixture(scope="module")
 def table() -> pl.DataFrame:
     frame = pl.read_parquet(ALPACA).with_columns((pl.col("preference") - 1).alias("quality"))
-    return frame.pivot(on="model", index="instruction", values=["quality", "output"], aggregate_function="first")
+    return frame.pivot(
+        on="model", index="instruction", values=["quality", "output"], aggregate_function="first"
+    )
 
 
 def direct_mean(table: pl.DataFrame, model: str) -> float:
@@ -66,7 +70,10 @@ def test_cheapest_is_mistral_7b_and_matches_its_mean(demo, table):
     outputs = table["output_Mistral-7B-Instruct-v0.2"].to_list()
     prompts = table["instruction"].to_list()
     expected_cost = np.mean(
-        [price.cost(math.ceil(len(p) / 4), math.ceil(len(o) / 4)) for p, o in zip(prompts, outputs, strict=True)]
+        [
+            price.cost(math.ceil(len(p) / 4), math.ceil(len(o) / 4))
+            for p, o in zip(prompts, outputs, strict=True)
+        ]
     )
     assert row.cost_per_request == pytest.approx(expected_cost, rel=1e-9)
 

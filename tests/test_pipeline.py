@@ -39,7 +39,7 @@ async def test_single_provider_answer_and_metadata(make_orchestra):
     result = await orch.process_request("hello there", task_type="general", user_id="u1")
     assert result["response"] == "alpha says hello there"
     metadata = result["metadata"]
-    assert METADATA_KEYS <= set(metadata)
+    assert set(metadata) >= METADATA_KEYS
     assert metadata["providers_used"] == ["alpha"]
     assert metadata["consensus_applied"] is False
     assert metadata["routing_reason"].startswith("rule 0")
@@ -131,7 +131,9 @@ async def test_bad_requests_get_clear_errors_and_are_logged(make_orchestra, trac
     assert caught.value.request_id
     await orch.flush()
     table = read_request_table(tracking, orch.tracker.run_id(orch.current_run()))
-    assert table.filter(table["request_id"] == caught.value.request_id)["error_type"].to_list() == [error.__name__]
+    assert table.filter(table["request_id"] == caught.value.request_id)["error_type"].to_list() == [
+        error.__name__
+    ]
 
 
 async def test_rule_naming_an_unregistered_provider(make_orchestra):
@@ -142,7 +144,9 @@ async def test_rule_naming_an_unregistered_provider(make_orchestra):
 
 
 async def test_min_providers_and_require_consensus_from_the_call(make_orchestra):
-    orch = make_orchestra({n: FunctionConnector(n, lambda r, n=n: f"answer {n}") for n in "abc"}, rules=[{"providers": ["a"]}])
+    orch = make_orchestra(
+        {n: FunctionConnector(n, lambda r, n=n: f"answer {n}") for n in "abc"}, rules=[{"providers": ["a"]}]
+    )
     result = await orch.process_request("q", user_id="u1", require_consensus=True, min_providers=2)
     assert len(result["metadata"]["providers_used"]) >= 2
     assert result["metadata"]["consensus_applied"] is True
@@ -188,12 +192,8 @@ async def test_every_request_is_logged_with_routing_calls_and_consensus(make_orc
     calls = json.loads(row["calls_json"])
     assert [c["provider"] for c in calls] == ["p", "q", "r"]
 
-    import mlflow
-
-    mlflow.set_tracking_uri(tracking.tracking_uri)
-    traces = mlflow.search_traces(
-        locations=[client.get_run(scope.run_id).info.experiment_id], run_id=scope.run_id, return_type="list"
-    )
+    experiment_id = client.get_run(scope.run_id).info.experiment_id
+    traces = client.search_traces(locations=[experiment_id], run_id=scope.run_id, include_spans=False)
     assert len(traces) == 5
     trace = client.get_trace(results[0]["metadata"]["trace_id"])
     names = sorted(span.name for span in trace.data.spans)
@@ -207,7 +207,9 @@ async def test_connector_bug_is_recorded_not_raised_when_others_answer(make_orch
     def broken(request):
         raise KeyError("bug in user code")
 
-    orch = make_orchestra({"bad": FunctionConnector("bad", broken), "good": FunctionConnector("good", lambda r: "ok")})
+    orch = make_orchestra(
+        {"bad": FunctionConnector("bad", broken), "good": FunctionConnector("good", lambda r: "ok")}
+    )
     result = await orch.process_request("hi", user_id="u1")
     assert result["response"] == "ok"
     assert "KeyError" in result["metadata"]["errors"][0]

@@ -9,8 +9,16 @@ from orchestra import Price, PriceTable
 
 def test_shipped_table_prices_every_recorded_model():
     table = PriceTable.default()
-    for model in ["gpt4", "claude-2.1", "gemini-pro", "gpt-3.5-turbo-0301", "Mixtral-8x7B-Instruct-v0.1",
-                  "Mistral-7B-Instruct-v0.2", "llama-2-70b-chat-hf", "gpt4_1106_preview"]:
+    for model in [
+        "gpt4",
+        "claude-2.1",
+        "gemini-pro",
+        "gpt-3.5-turbo-0301",
+        "Mixtral-8x7B-Instruct-v0.1",
+        "Mistral-7B-Instruct-v0.2",
+        "llama-2-70b-chat-hf",
+        "gpt4_1106_preview",
+    ]:
         price = table.lookup(model)
         assert price is not None, model
         assert price.as_of and price.source
@@ -26,7 +34,9 @@ def test_cached_and_cache_write_tokens_by_hand():
     price = Price("m", input_per_1m=3.0, output_per_1m=15.0, cached_input_per_1m=0.3, cache_write_per_1m=3.75)
     # 10,000 input of which 6,000 cached and 2,000 written to cache; 1,000 output:
     # 2,000 x 3 + 6,000 x 0.3 + 2,000 x 3.75 + 1,000 x 15 = 6,000 + 1,800 + 7,500 + 15,000 = 30,300 / 1M
-    assert price.cost(10_000, 1_000, cached_input_tokens=6_000, cache_write_tokens=2_000) == pytest.approx(0.0303)
+    assert price.cost(10_000, 1_000, cached_input_tokens=6_000, cache_write_tokens=2_000) == pytest.approx(
+        0.0303
+    )
 
 
 def test_unknown_model_has_no_price_and_overrides_win():

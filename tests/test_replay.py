@@ -16,15 +16,27 @@ from tests.conftest import ALPACA
 @pytest.fixture(scope="module")
 def alpaca() -> ReplayDataset:
     return ReplayDataset.from_path(
-        ALPACA, prompt_column="instruction", quality_column="preference", quality_offset=-1.0, group_column="dataset"
+        ALPACA,
+        prompt_column="instruction",
+        quality_column="preference",
+        quality_offset=-1.0,
+        group_column="dataset",
     )
 
 
 def test_alpacaeval_loads_with_quality_as_win_score(alpaca):
     assert len(alpaca) == 403 * 8
     assert alpaca.models() == sorted(
-        ["gpt4", "claude-2.1", "gemini-pro", "gpt-3.5-turbo-0301", "Mixtral-8x7B-Instruct-v0.1",
-         "Mistral-7B-Instruct-v0.2", "llama-2-70b-chat-hf", "gpt4_1106_preview"]
+        [
+            "gpt4",
+            "claude-2.1",
+            "gemini-pro",
+            "gpt-3.5-turbo-0301",
+            "Mixtral-8x7B-Instruct-v0.1",
+            "Mistral-7B-Instruct-v0.2",
+            "llama-2-70b-chat-hf",
+            "gpt4_1106_preview",
+        ]
     )
     assert set(alpaca.table["quality"].unique()) <= {0.0, 0.5, 1.0}
     gpt4_mean = alpaca.table.filter(pl.col("model") == "gpt4")["quality"].mean()
@@ -44,7 +56,9 @@ async def test_answer_is_the_recorded_output(alpaca):
 
 async def test_unrecorded_prompt_names_the_model_and_how_many_prompts_it_knows(alpaca):
     connector = ReplayConnector("gpt-4", alpaca, "gpt4")
-    with pytest.raises(PromptNotRecorded, match=r"replay model 'gpt4' has no recorded output .*knows 403 prompts"):
+    with pytest.raises(
+        PromptNotRecorded, match=r"replay model 'gpt4' has no recorded output .*knows 403 prompts"
+    ):
         await connector.generate(ModelRequest(prompt="A prompt nobody recorded"))
 
 
@@ -69,7 +83,9 @@ def test_latency_profile_mean_matches_its_parameters():
 
 def test_any_table_works_pandas_or_polars():
     frame = pd.DataFrame({"q": ["a?", "b?"], "m": ["x", "x"], "out": ["A", "B"], "score": [1.0, 0.0]})
-    dataset = ReplayDataset(frame, prompt_column="q", model_column="m", output_column="out", quality_column="score")
+    dataset = ReplayDataset(
+        frame, prompt_column="q", model_column="m", output_column="out", quality_column="score"
+    )
     assert dataset.answer("x", "b?").output == "B"
     assert dataset.answer("x", "b?").quality == 0.0
     assert dataset.answer("x", "c?") is None
@@ -79,7 +95,9 @@ def test_any_table_works_pandas_or_polars():
 
 def test_missing_columns_and_duplicates_are_config_errors():
     with pytest.raises(ConfigError, match=r"column\(s\) \['instruction'\] not found; the table has: prompt"):
-        ReplayDataset(pl.DataFrame({"prompt": ["p"], "model": ["m"], "output": ["o"]}), prompt_column="instruction")
+        ReplayDataset(
+            pl.DataFrame({"prompt": ["p"], "model": ["m"], "output": ["o"]}), prompt_column="instruction"
+        )
     duplicated = pl.DataFrame({"prompt": ["p", "p"], "model": ["m", "m"], "output": ["o", "other"]})
     with pytest.raises(ConfigError, match="repeat a \\(model, prompt\\) pair"):
         ReplayDataset(duplicated)

@@ -17,8 +17,18 @@ def router(rules, **settings) -> TaskRouter:
 
 SEED_RULES = [
     {"task_type": "code_generation", "complexity": "simple", "providers": ["openai", "anthropic"]},
-    {"task_type": "code_generation", "complexity": "complex", "providers": PROVIDERS, "require_consensus": True},
-    {"task_type": "code_review", "complexity": "any", "providers": ["openai", "anthropic"], "require_consensus": True},
+    {
+        "task_type": "code_generation",
+        "complexity": "complex",
+        "providers": PROVIDERS,
+        "require_consensus": True,
+    },
+    {
+        "task_type": "code_review",
+        "complexity": "any",
+        "providers": ["openai", "anthropic"],
+        "require_consensus": True,
+    },
 ]
 
 
@@ -37,7 +47,9 @@ async def test_seed_rules_route_as_documented():
 
 async def test_call_overrides_win_over_the_rule():
     r = router(SEED_RULES)
-    single = await r.evaluate_and_route("x", "code_review", complexity_override="simple", require_consensus=False)
+    single = await r.evaluate_and_route(
+        "x", "code_review", complexity_override="simple", require_consensus=False
+    )
     assert single.chosen == ["openai"] and not single.require_consensus
     assert "require_consensus=False from the call" in single.reason
     topped = await r.evaluate_and_route("x", "code_review", complexity_override="simple", min_providers=3)

@@ -13,15 +13,51 @@ from orchestra import FunctionConnector, run_sync
 from orchestra import errors as errors_module
 
 PUBLIC_API = {
-    "AIOrchestrationFramework", "BaseModelConnector", "CallFailure", "ComplexityEvaluator", "ConfigError",
-    "ConsensusError", "ConsensusManager", "ConsensusNotReached", "ConsensusOutcome", "ConsensusStrategy",
-    "ConsensusTimeout", "DatabaseConnectionError", "FunctionConnector", "HeuristicComplexityEvaluator",
-    "InsufficientResponses", "InvalidRequest", "LatencyProfile", "LexicalConsensus", "ModelProvider",
-    "ModelProviderNotFound", "ModelRegistry", "ModelRequest", "ModelResponse", "NoRouteFound", "Orchestra",
-    "OrchestraError", "Price", "PriceTable", "PromptNotRecorded", "ProviderError", "ProviderTimeout",
-    "ProviderUnavailable", "ReplayConnector", "ReplayDataset", "RoutingDecision", "RunScope", "Settings",
-    "TaskComplexity", "TaskRouter", "TrackingSettings", "TrackingStoreError", "__version__", "load_settings",
-    "load_tracking_settings", "run_sync",
+    "AIOrchestrationFramework",
+    "BaseModelConnector",
+    "CallFailure",
+    "ComplexityEvaluator",
+    "ConfigError",
+    "ConsensusError",
+    "ConsensusManager",
+    "ConsensusNotReached",
+    "ConsensusOutcome",
+    "ConsensusStrategy",
+    "ConsensusTimeout",
+    "DatabaseConnectionError",
+    "FunctionConnector",
+    "HeuristicComplexityEvaluator",
+    "InsufficientResponses",
+    "InvalidRequest",
+    "LatencyProfile",
+    "LexicalConsensus",
+    "ModelProvider",
+    "ModelProviderNotFound",
+    "ModelRegistry",
+    "ModelRequest",
+    "ModelResponse",
+    "NoRouteFound",
+    "Orchestra",
+    "OrchestraError",
+    "Price",
+    "PriceTable",
+    "PromptNotRecorded",
+    "ProviderError",
+    "ProviderTimeout",
+    "ProviderUnavailable",
+    "ReplayConnector",
+    "ReplayDataset",
+    "RoutingDecision",
+    "RunScope",
+    "Settings",
+    "TaskComplexity",
+    "TaskRouter",
+    "TrackingSettings",
+    "TrackingStoreError",
+    "__version__",
+    "load_settings",
+    "load_tracking_settings",
+    "run_sync",
 }
 
 
@@ -44,7 +80,8 @@ def test_importing_orchestra_imports_no_heavy_library():
 
 def test_every_error_is_an_orchestra_error():
     classes = [
-        value for value in vars(errors_module).values()
+        value
+        for value in vars(errors_module).values()
         if isinstance(value, type) and issubclass(value, Exception)
     ]
     assert len(classes) >= 12
@@ -84,7 +121,9 @@ def test_run_sync_returns_values_and_raises_errors():
 
 async def test_add_model_provider_and_registry(make_orchestra):
     orch = make_orchestra({"a": FunctionConnector("a")})
-    await orch.add_model_provider(orchestra.ModelProvider.CUSTOM, FunctionConnector(respond=lambda r: "custom"))
+    await orch.add_model_provider(
+        orchestra.ModelProvider.CUSTOM, FunctionConnector(respond=lambda r: "custom")
+    )
     assert "custom" in orch.model_registry.names()
     assert orch.model_registry.get("custom").name == "custom"
     with pytest.raises(orchestra.ModelProviderNotFound, match="configured providers: a, custom"):

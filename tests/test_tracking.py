@@ -33,6 +33,7 @@ def _down_settings(tmp_path: Path) -> TrackingSettings:
         spool_dir=str(tmp_path / "spool"),
         experiment="tests",
         flush_interval_s=0.05,
+        trace_writer="thread",
         base_dir=tmp_path,
     )
 
@@ -104,6 +105,7 @@ async def test_backpressure_waits_but_never_drops(tmp_path, empty_store_template
         spool_dir="spool",
         max_queue=3,
         batch_size=2,
+        trace_writer="thread",
         base_dir=tmp_path,
     ).resolved()
     orch = _orchestra(settings, a=FunctionConnector("a", lambda r: "ok"))
@@ -133,7 +135,9 @@ async def test_api_keys_never_reach_the_store(tracking, monkeypatch):
         result = await orch.process_request("hello", user_id="u1")
     orch.close()
     assert secret not in str(result)
-    stored = [Path(tracking.sqlite_path)] + [p for p in Path(tracking.artifact_location).rglob("*") if p.is_file()]
+    stored = [Path(tracking.sqlite_path)] + [
+        p for p in Path(tracking.artifact_location).rglob("*") if p.is_file()
+    ]
     for path in stored:
         assert secret.encode() not in path.read_bytes(), path
     assert b"[REDACTED]" in Path(tracking.sqlite_path).read_bytes()
@@ -172,6 +176,8 @@ def test_spool_files_of_a_dead_claimer_are_claimable(tmp_path):
 def test_mlflow_environment_variables_override_the_file(tmp_path, monkeypatch, variable):
     from orchestra.tracking.settings import load_tracking_settings
 
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
     (tmp_path / "mlflow.yaml").write_text("tracking_uri: sqlite:///a.db\nexperiment: from-file\n")
     value = "sqlite:////elsewhere/b.db" if variable == "MLFLOW_TRACKING_URI" else "from-env"
     monkeypatch.setenv(variable, value)
@@ -182,3 +188,41 @@ def test_mlflow_environment_variables_override_the_file(tmp_path, monkeypatch, v
     else:
         assert settings.experiment == value
         assert settings.tracking_uri == f"sqlite:///{tmp_path / 'a.db'}"
+
+
+async def test_traces_written_by_the_child_process(tracking, client):
+    settings = tracking.model_copy(update={"trace_writer": "process"})
+    orch = _orchestra(settings, a=FunctionConnector("a", lambda r: "ok"))
+    assert orch.tracker._writer._trace_backend.alive
+    async with orch.run("process-writer") as scope:
+        results = [await orch.process_request(f"p{i}", user_id="u1") for i in range(12)]
+    await orch.flush()
+    assert orch.tracker.stats().traces_written == 12
+    experiment_id = client.get_run(scope.run_id).info.experiment_id
+    found = client.search_traces(locations=[experiment_id], run_id=scope.run_id, include_spans=False)
+    assert {t.info.trace_id for t in found} == {r["metadata"]["trace_id"] for r in results}
+    orch.close()
+    assert not orch.tracker._writer._trace_backend.alive
+
+
+async def test_a_dead_trace_process_loses_nothing(tracking, client):
+    settings = tracking.model_copy(update={"trace_writer": "process"})
+    orch = _orchestra(settings, a=FunctionConnector("a", lambda r: "ok"))
+    backend = orch.tracker._writer._trace_backend
+    async with orch.run("killed-writer") as scope:
+        await orch.process_request("before", user_id="u1")
+        await orch.flush()
+        backend._process.kill()
+        backend._process.wait()
+        after = [await orch.process_request(f"after {i}", user_id="u1") for i in range(5)]
+        await orch.flush()
+    assert not backend.alive
+    orch.close()
+    assert Spool(settings.spool_dir).size() >= 1
+
+    recovered = _orchestra(tracking, a=FunctionConnector("a"))
+    recovered.flush_sync()
+    for result in after:
+        assert client.get_trace(result["metadata"]["trace_id"]).info.state.value == "OK"
+    assert read_request_table(tracking, scope.run_id).height == 6
+    recovered.close()

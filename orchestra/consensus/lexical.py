@@ -1,12 +1,14 @@
 """Lexical consensus: the medoid answer under TF-IDF cosine similarity.
 
-Cheap and dependency-light (scikit-learn); the fallback when no embedding model is installed.
+Cheap and dependency-light; the fallback when no embedding model is installed.
 Tie rule: among answers whose mean similarity to the others is equal (to 9 decimals, so that
 floating-point noise does not decide), the earliest in the routing order wins.
 """
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -15,17 +17,35 @@ from orchestra.consensus.base import ConsensusOutcome, ConsensusStrategy
 from orchestra.errors import ConsensusError
 from orchestra.types import ModelResponse
 
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")
+
 
 def tfidf_similarity(texts: list[str]) -> np.ndarray:
-    """Pairwise cosine similarity of TF-IDF vectors (1.0 on the diagonal)."""
-    from sklearn.feature_extraction.text import TfidfVectorizer  # lazy: import costs ~0.5 s
+    """Pairwise cosine similarity of TF-IDF vectors (1.0 on the diagonal).
 
-    try:
-        vectors = TfidfVectorizer(sublinear_tf=True).fit_transform(texts)
-    except ValueError:  # no word in any text (empty or punctuation only)
-        same = np.array([[float(a.strip() == b.strip()) for b in texts] for a in texts])
-        return same
-    similarity = (vectors @ vectors.T).toarray()
+    The same vectors as scikit-learn's `TfidfVectorizer(sublinear_tf=True)` (its token pattern,
+    lowercasing, smoothed idf and l2 norm; a test checks equality on recorded answers), computed
+    directly: for a handful of texts, scikit-learn's input validation costs ~1.7 ms per call,
+    this ~0.1 ms.
+    """
+    counts = [Counter(_TOKEN.findall(text.lower())) for text in texts]
+    vocabulary: dict[str, int] = {}
+    for document in counts:
+        for term in document:
+            vocabulary.setdefault(term, len(vocabulary))
+    n = len(texts)
+    if not vocabulary:  # no word in any text (empty or punctuation only)
+        return np.array([[float(a.strip() == b.strip()) for b in texts] for a in texts])
+    weights = np.zeros((n, len(vocabulary)))
+    for row, document in enumerate(counts):
+        if document:
+            columns = [vocabulary[term] for term in document]
+            weights[row, columns] = 1.0 + np.log(np.fromiter(document.values(), dtype=float))
+    document_frequency = np.count_nonzero(weights, axis=0)
+    weights *= np.log((1.0 + n) / (1.0 + document_frequency)) + 1.0
+    norms = np.linalg.norm(weights, axis=1, keepdims=True)
+    weights /= np.where(norms == 0.0, 1.0, norms)
+    similarity = weights @ weights.T
     np.fill_diagonal(similarity, 1.0)
     return np.clip(similarity, 0.0, 1.0)
 

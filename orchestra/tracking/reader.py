@@ -1,6 +1,6 @@
 """Reading back what was logged: a run's request table, as one DataFrame.
 
-    frame = read_request_table(settings, run_id)   # one row per request, deduplicated
+frame = read_request_table(settings, run_id)   # one row per request, deduplicated
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -35,6 +36,7 @@ class TrackingSettings(BaseModel):
     rows_per_part: int = Field(default=20_000, ge=1)
     part_interval_s: float = Field(default=10.0, gt=0)
     max_queue: int = Field(default=100_000, ge=1)
+    trace_writer: Literal["process", "thread"] = "process"
     base_dir: Path = Field(default_factory=Path.cwd)
 
     def resolved(self) -> TrackingSettings:

@@ -180,7 +180,7 @@ def render(results: list[ArmResult]) -> str:
     )
     lines = [header, "-" * len(header)]
     for r in results:
-        shares = ", ".join(f"{p} {s:.0%}" for p, s in r.answered_share.items())
+        shares = ", ".join(f"{p} {_percent(s)}" for p, s in r.answered_share.items())
         lines.append(
             f"{r.arm.name:<28} {r.win_rate!s:<33} {'$' + format(r.cost_per_request, '.5f'):>12} "
             f"{r.latency_ms / 1000:>10.2f} s {r.calls_per_request:>9.2f}  {shares}"
@@ -193,6 +193,10 @@ def render(results: list[ArmResult]) -> str:
         "estimated at 4 chars/token; latency simulated per model (seeded)."
     )
     return "\n".join(lines)
+
+
+def _percent(share: float) -> str:
+    return f"{share:.0%}" if share >= 0.01 or share == 0 else "<1%"
 
 
 def ui_command(tracking: TrackingSettings) -> str:

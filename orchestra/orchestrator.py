@@ -7,8 +7,10 @@ result["response"], result["metadata"]["providers_used"]
 
 from __future__ import annotations
 
+import atexit
 import time
 import uuid
+import weakref
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
@@ -78,6 +80,8 @@ class Orchestra:
         self._owns_tracker = tracker is None
         self._session_run: RunHandle | None = None
         self.last_record: RequestRecord | None = None
+        reference = weakref.ref(self)
+        atexit.register(lambda: (orch := reference()) is not None and orch.close())
 
     @classmethod
     def from_config(cls, path: str | Path, **options: Any) -> Orchestra:
@@ -297,7 +301,9 @@ class Orchestra:
         return self.tracker.flush(timeout)
 
     def close(self) -> None:
-        """End the session run and write everything still queued (a shared tracker stays open)."""
+        """End the session run and write everything still queued (a shared tracker stays open).
+
+        Called at interpreter exit for instances that were not closed."""
         if self._session_run is not None:
             self.tracker.end_run(self._session_run)
         if self._owns_tracker:

@@ -17,6 +17,16 @@ from orchestra.tracking.settings import TrackingSettings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 ALPACA = ROOT / "data" / "alpacaeval" / "responses.parquet"
+RECORDED_MODELS = [
+    "gpt4",
+    "claude-2.1",
+    "gemini-pro",
+    "gpt-3.5-turbo-0301",
+    "Mixtral-8x7B-Instruct-v0.1",
+    "Mistral-7B-Instruct-v0.2",
+    "llama-2-70b-chat-hf",
+    "gpt4_1106_preview",
+]
 
 
 @pytest.fixture(scope="session")

@@ -5,20 +5,12 @@ from __future__ import annotations
 import pytest
 
 from orchestra import Price, PriceTable
+from tests.conftest import RECORDED_MODELS
 
 
 def test_shipped_table_prices_every_recorded_model():
     table = PriceTable.default()
-    for model in [
-        "gpt4",
-        "claude-2.1",
-        "gemini-pro",
-        "gpt-3.5-turbo-0301",
-        "Mixtral-8x7B-Instruct-v0.1",
-        "Mistral-7B-Instruct-v0.2",
-        "llama-2-70b-chat-hf",
-        "gpt4_1106_preview",
-    ]:
+    for model in RECORDED_MODELS:
         price = table.lookup(model)
         assert price is not None, model
         assert price.as_of and price.source

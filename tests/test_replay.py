@@ -10,7 +10,7 @@ import pytest
 
 from orchestra import ConfigError, ModelRequest, PromptNotRecorded, ReplayConnector, ReplayDataset
 from orchestra.providers.replay import LatencyProfile, estimate_tokens
-from tests.conftest import ALPACA
+from tests.conftest import ALPACA, RECORDED_MODELS
 
 
 @pytest.fixture(scope="module")
@@ -26,18 +26,7 @@ def alpaca() -> ReplayDataset:
 
 def test_alpacaeval_loads_with_quality_as_win_score(alpaca):
     assert len(alpaca) == 403 * 8
-    assert alpaca.models() == sorted(
-        [
-            "gpt4",
-            "claude-2.1",
-            "gemini-pro",
-            "gpt-3.5-turbo-0301",
-            "Mixtral-8x7B-Instruct-v0.1",
-            "Mistral-7B-Instruct-v0.2",
-            "llama-2-70b-chat-hf",
-            "gpt4_1106_preview",
-        ]
-    )
+    assert alpaca.models() == sorted(RECORDED_MODELS)
     assert set(alpaca.table["quality"].unique()) <= {0.0, 0.5, 1.0}
     gpt4_mean = alpaca.table.filter(pl.col("model") == "gpt4")["quality"].mean()
     assert gpt4_mean * 100 == pytest.approx(19.354839, abs=1e-4)  # the README's DEV win rate

@@ -81,6 +81,32 @@ class ProviderUnavailable(ProviderError):
     retryable = True
 
 
+class RateLimited(ProviderUnavailable):
+    """The provider answered 429; `retry_after` holds its Retry-After, in seconds, if sent."""
+
+
+class MalformedResponse(ProviderError):
+    """The provider answered with a body that could not be parsed (a proxy hiccup, usually)."""
+
+    retryable = True
+
+
+class AuthenticationFailed(ProviderError):
+    """The provider refused the credentials (401/403), or none are configured."""
+
+
+class BadProviderRequest(ProviderError):
+    """The provider rejected the request itself (400/404/422): retrying will not help."""
+
+
+class ProviderCoolingDown(ProviderError):
+    """The provider's circuit is open after repeated failures; it is skipped until it recovers."""
+
+
+class BudgetExceeded(ProviderError):
+    """A call was refused before it was made: its worst-case cost would pass a spend limit."""
+
+
 class PromptNotRecorded(ProviderError):
     """A replay provider was asked for a prompt its recorded dataset does not hold."""
 

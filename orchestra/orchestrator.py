@@ -7,7 +7,9 @@ result["response"], result["metadata"]["providers_used"]
 
 from __future__ import annotations
 
+import asyncio
 import atexit
+import os
 import time
 import uuid
 import weakref
@@ -20,11 +22,15 @@ from orchestra.config.schema import Settings
 from orchestra.consensus.manager import ConsensusManager
 from orchestra.errors import CallFailure, InsufficientResponses, InvalidRequest, OrchestraError
 from orchestra.logs import configure_logging
-from orchestra.pipeline import Answers, gather_answers
+from orchestra.cache.base import ResponseCache
+from orchestra.pipeline import Answers, gather_answers, new_context
 from orchestra.providers.base import BaseModelConnector
 from orchestra.providers.pricing import Price, PriceTable
 from orchestra.providers.recorded import ReplayDataset
 from orchestra.providers.registry import BuildContext, ModelRegistry, build_connector
+from orchestra.resilience.budget import Budget
+from orchestra.resilience.factory import build_guard
+from orchestra.resilience.guard import ProviderGuard
 from orchestra.routing.decision import RoutingDecision
 from orchestra.routing.router import TaskRouter
 from orchestra.sync import run_sync
@@ -80,6 +86,9 @@ class Orchestra:
         self._owns_tracker = tracker is None
         self._session_run: RunHandle | None = None
         self.last_record: RequestRecord | None = None
+        self.cache = _response_cache(self.settings)
+        self._guards: dict[str, ProviderGuard] = {}
+        self._run_budgets: dict[str, Budget] = {}
         reference = weakref.ref(self)
         atexit.register(lambda: (orch := reference()) is not None and orch.close())
 
@@ -93,6 +102,14 @@ class Orchestra:
     async def add_model_provider(self, provider: str | ModelProvider, connector: BaseModelConnector) -> None:
         """Register `connector` under the name `provider` (replacing one of that name)."""
         self.model_registry.register_connector(provider, connector)
+
+    def guard_for(self, name: str) -> ProviderGuard:
+        """The resilience guard around provider `name` (rebuilt if its connector was replaced)."""
+        connector = self.model_registry.get(name)
+        guard = self._guards.get(name)
+        if guard is None or guard.connector is not connector:
+            guard = self._guards[name] = build_guard(name, connector, self.settings, self.cache)
+        return guard
 
     # ---- runs -----------------------------------------------------------------------------
 
@@ -131,9 +148,11 @@ class Orchestra:
         temperature: float | None = None,
         max_tokens: int | None = None,
         tags: dict[str, str] | None = None,
+        timeout: float | None = None,
     ) -> dict[str, Any]:
         """Route, call, pick, log; returns {"response": str, "metadata": {...}}.
 
+        `timeout` bounds the whole request (default `performance.request_timeout`).
         Raises an `OrchestraError` (after logging the failed request) when no answer is possible.
         """
         started = time.perf_counter()
@@ -167,12 +186,15 @@ class Orchestra:
             record.route_end_ns = time.time_ns()
             record.routing = decision.as_dict()
             options = {"system_prompt": system_prompt, "temperature": temperature, "max_tokens": max_tokens}
+            deadline = asyncio.get_running_loop().time() + (
+                timeout or self.settings.performance.request_timeout
+            )
+            run_budget = self._run_budget(run)
             answers = await gather_answers(
                 decision,
-                self.model_registry,
+                self.guard_for,
                 lambda name: self._request_for(name, prompt, options),
-                self._timeout_for,
-                record.request_id,
+                lambda name: new_context(self._timeout_for(name), deadline, run_budget),
             )
             _add_usage(record, answers)
             await self._choose(record, decision, answers)
@@ -210,8 +232,22 @@ class Orchestra:
                 return value
         return performance.request_timeout
 
+    def _run_budget(self, run: RunHandle) -> Budget | None:
+        limit = self.settings.performance.run_budget_usd
+        if limit is None:
+            return None
+        if run.run_key not in self._run_budgets:
+            self._run_budgets[run.run_key] = Budget(limit, f"run {run.name!r}")
+        return self._run_budgets[run.run_key]
+
     async def _choose(self, record: RequestRecord, decision: RoutingDecision, answers: Answers) -> None:
         responses = answers.responses
+        if not responses and answers.calls and all(c.error_type == "BudgetExceeded" for c in answers.calls):
+            raise BudgetExceeded(
+                "; ".join(c.error_message or "" for c in answers.calls),
+                provider=answers.calls[0].provider,
+                request_id=record.request_id,
+            )
         if not responses or len(responses) < decision.min_providers:
             raise InsufficientResponses(
                 max(decision.min_providers, 1),
@@ -263,7 +299,12 @@ class Orchestra:
             "providers_used": list(record.providers_used),
             "providers_called": [c.provider for c in record.calls],
             "providers_failed": [
-                {"provider": c.provider, "error_type": c.error_type, "message": c.error_message}
+                {
+                    "provider": c.provider,
+                    "error_type": c.error_type,
+                    "message": c.error_message,
+                    "attempts": c.extra.get("attempts", 1),
+                }
                 for c in failed
             ],
             "answered_by": record.answered_by,
@@ -314,6 +355,8 @@ class Orchestra:
     async def aclose(self) -> None:
         for connector in self.model_registry:
             await connector.aclose()
+        if self.cache is not None:
+            await self.cache.aclose()
         self.close()
 
     async def __aenter__(self) -> Orchestra:
@@ -411,3 +454,21 @@ def _price_table(settings: Settings) -> PriceTable:
         for model, price in settings.pricing.overrides.items()
     }
     return table.with_overrides(overrides) if overrides else table
+
+
+def _response_cache(settings: Settings) -> ResponseCache | None:
+    performance = settings.performance
+    if not performance.enable_response_caching:
+        return None
+    if performance.cache_backend == "redis":
+        from orchestra.cache.redis import RedisCache
+
+        url = performance.redis_url or os.environ.get("REDIS_URL")
+        if not url:
+            raise ConfigError(
+                "performance.cache_backend is 'redis' but neither performance.redis_url nor REDIS_URL is set"
+            )
+        return RedisCache(url)
+    from orchestra.cache.sqlite import SQLiteCache
+
+    return SQLiteCache(settings.resolve_path(performance.cache_path))

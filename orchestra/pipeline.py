@@ -1,7 +1,7 @@
-"""Calling the routed providers: in parallel, with per-provider timeouts, in waves for failover.
+"""Calling the routed providers: in parallel, each through its guard, in waves for failover.
 
 The first wave calls the decision's chosen providers; while fewer answers than wanted came
-back, the next wave calls as many fallbacks as answers are missing.
+back, the next wave calls as many fallbacks as answers are missing (in the rule's order).
 """
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
-from orchestra.errors import OrchestraError, ProviderError, ProviderTimeout
-from orchestra.providers.base import BaseModelConnector
-from orchestra.providers.registry import ModelRegistry
+from orchestra.errors import OrchestraError, ProviderError
+from orchestra.resilience.guard import CallContext, ProviderGuard
+from orchestra.resilience.retry import AttemptLog
 from orchestra.routing.decision import RoutingDecision
 from orchestra.tracking.records import CallRecord
 from orchestra.tracking.redact import SECRETS
@@ -33,63 +33,83 @@ class Answers:
         return [call for call in self.calls if not call.ok]
 
 
+def success_record(
+    guard: ProviderGuard, response: ModelResponse, context: CallContext, start_ns: int, wave: int
+) -> CallRecord:
+    usage = response.metadata.get("usage") or {}
+    extra = {"attempts": context.log.attempts}
+    if context.log.failures:
+        extra["retried_errors"] = [asdict(f) for f in context.log.failures]
+    if context.cache_hit:
+        extra["cache_hit"] = True
+    if context.waited_s > 0.001:
+        extra["rate_limit_wait_ms"] = round(context.waited_s * 1000.0, 3)
+    for key in ("cached_input_tokens", "cache_write_tokens", "reasoning_tokens"):
+        if usage.get(key):
+            extra[key] = usage[key]
+    return CallRecord(
+        provider=guard.name,
+        model=response.model_name,
+        start_ns=start_ns,
+        end_ns=time.time_ns(),
+        ok=True,
+        latency_ms=response.latency_ms,
+        input_tokens=response.input_tokens,
+        output_tokens=response.output_tokens,
+        cost_usd=response.cost_usd,
+        quality=response.metadata.get("quality"),
+        confidence=response.confidence_score,
+        content=response.content,
+        wave=wave,
+        extra=extra,
+    )
+
+
+def failure_record(
+    name: str, error: BaseException, context: CallContext, start_ns: int, elapsed_ms: float, wave: int
+) -> CallRecord:
+    if not isinstance(error, OrchestraError):  # a connector bug must not sink the other answers
+        error = ProviderError(f"unexpected {type(error).__name__}: {error}", provider=name)
+    extra: dict = {"attempts": context.log.attempts}
+    if context.log.failures:
+        extra["retried_errors"] = [asdict(f) for f in context.log.failures]
+    status = getattr(error, "status", None)
+    if status is not None:
+        extra["status"] = status
+    return CallRecord(
+        provider=name,
+        model=None,
+        start_ns=start_ns,
+        end_ns=time.time_ns(),
+        ok=False,
+        latency_ms=elapsed_ms,
+        error_type=type(error).__name__,
+        error_message=SECRETS.redact(getattr(error, "message", str(error))),
+        wave=wave,
+        extra=extra,
+    )
+
+
 async def call_provider(
-    connector: BaseModelConnector, request: ModelRequest, timeout_s: float, wave: int
+    guard: ProviderGuard, request: ModelRequest, context: CallContext, wave: int
 ) -> tuple[CallRecord, ModelResponse | None]:
-    """One call, never raising: failures come back as a failed `CallRecord`."""
+    """One call through the provider's guard, never raising: failures become a `CallRecord`."""
     start_ns = time.time_ns()
     started = time.perf_counter()
     try:
-        async with asyncio.timeout(timeout_s):
-            response = await connector.generate(request)
-    except TimeoutError:
-        error: Exception = ProviderTimeout(f"no answer within {timeout_s:g} s", provider=connector.name)
-    except OrchestraError as err:
-        error = err
-    except Exception as err:  # a connector bug must not sink the other providers' answers
-        error = ProviderError(f"unexpected {type(err).__name__}: {err}", provider=connector.name)
-    else:
-        return (
-            CallRecord(
-                provider=connector.name,
-                model=response.model_name,
-                start_ns=start_ns,
-                end_ns=time.time_ns(),
-                ok=True,
-                latency_ms=response.latency_ms,
-                input_tokens=response.input_tokens,
-                output_tokens=response.output_tokens,
-                cost_usd=response.cost_usd,
-                quality=response.metadata.get("quality"),
-                confidence=response.confidence_score,
-                content=response.content,
-                wave=wave,
-            ),
-            response,
-        )
-    elapsed_ms = (time.perf_counter() - started) * 1000.0
-    return (
-        CallRecord(
-            provider=connector.name,
-            model=None,
-            start_ns=start_ns,
-            end_ns=time.time_ns(),
-            ok=False,
-            latency_ms=elapsed_ms,
-            error_type=type(error).__name__,
-            error_message=SECRETS.redact(getattr(error, "message", str(error))),
-            wave=wave,
-        ),
-        None,
-    )
+        response = await guard.call(request, context)
+    except Exception as err:
+        return failure_record(
+            guard.name, err, context, start_ns, (time.perf_counter() - started) * 1000.0, wave
+        ), None
+    return success_record(guard, response, context, start_ns, wave), response
 
 
 async def gather_answers(
     decision: RoutingDecision,
-    registry: ModelRegistry,
+    guard_for: Callable[[str], ProviderGuard],
     request_for: Callable[[str], ModelRequest],
-    timeout_for: Callable[[str], float],
-    request_id: str,
+    context_for: Callable[[str], CallContext],
 ) -> Answers:
     """Call the chosen providers, then fallbacks for each failure, until enough answered."""
     queue = decision.chosen + decision.fallbacks
@@ -101,14 +121,14 @@ async def gather_answers(
     while len(responses) < wanted and position < len(queue):
         batch = queue[position : position + wanted - len(responses)]
         position += len(batch)
-        connectors = [registry.get(name, request_id=request_id) for name in batch]
-        if len(connectors) == 1:
-            results = [await call_provider(connectors[0], request_for(batch[0]), timeout_for(batch[0]), wave)]
+        guards = [guard_for(name) for name in batch]
+        if len(guards) == 1:
+            results = [await call_provider(guards[0], request_for(batch[0]), context_for(batch[0]), wave)]
         else:
             results = await asyncio.gather(
                 *(
-                    call_provider(c, request_for(n), timeout_for(n), wave)
-                    for c, n in zip(connectors, batch, strict=True)
+                    call_provider(g, request_for(n), context_for(n), wave)
+                    for g, n in zip(guards, batch, strict=True)
                 )
             )
         latency_ms += max(call.latency_ms for call, _ in results)
@@ -118,3 +138,9 @@ async def gather_answers(
                 responses.append(response)
         wave += 1
     return Answers(calls, responses, latency_ms)
+
+
+def new_context(attempt_timeout_s: float, deadline: float, run_budget=None) -> CallContext:
+    return CallContext(
+        attempt_timeout_s=attempt_timeout_s, deadline=deadline, log=AttemptLog(), run_budget=run_budget
+    )

@@ -61,11 +61,16 @@ def client(tracking: TrackingSettings):
     return MlflowClient(tracking.tracking_uri)
 
 
+FAST_RETRIES = {"initial_delay_s": 0.001, "max_delay_s": 0.01}
+
+
 def scripted_config(*names: str, rules: list[dict] | None = None, **sections) -> dict:
-    """A config whose providers are registered in code (type function)."""
+    """A config whose providers are registered in code (type function); retries back off fast."""
+    performance = {"retry": FAST_RETRIES, **sections.pop("performance", {})}
     return {
         "models": {name: {"type": "function"} for name in names},
         "routing": {"rules": rules or [{"providers": list(names)}]},
+        "performance": performance,
         **sections,
     }
 

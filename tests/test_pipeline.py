@@ -78,16 +78,30 @@ async def test_failover_to_the_next_rule_provider(make_orchestra):
     assert metadata["providers_used"] == ["backup"]
     assert metadata["providers_failed"][0]["provider"] == "down"
     assert metadata["providers_failed"][0]["error_type"] == "ProviderUnavailable"
-    assert down.calls == backup.calls == 1
+    assert metadata["providers_failed"][0]["attempts"] == 3  # retried twice, then failed over
+    assert (down.calls, backup.calls) == (3, 1)
 
 
 async def test_per_provider_timeout_is_enforced(make_orchestra):
     slow = FunctionConnector("slow", lambda r: "too late", delay_s=30.0)
     fast = FunctionConnector("fast", lambda r: "on time")
-    orch = make_orchestra({"slow": slow, "fast": fast}, performance={"request_timeout": 0.05})
+    orch = make_orchestra(
+        {"slow": slow, "fast": fast},
+        performance={"models": {"slow": {"timeout": 0.05}}, "retry": {"max_attempts": 1}},
+    )
     result = await orch.process_request("hi", user_id="u1")
     assert result["response"] == "on time"
     assert result["metadata"]["providers_failed"][0]["error_type"] == ProviderTimeout.__name__
+
+
+async def test_request_deadline_bounds_retries_and_failover(make_orchestra):
+    slow = FunctionConnector("slow", lambda r: "too late", delay_s=30.0)
+    also_slow = FunctionConnector("also_slow", lambda r: "too late", delay_s=30.0)
+    orch = make_orchestra({"slow": slow, "also_slow": also_slow})
+    with pytest.raises(InsufficientResponses) as caught:
+        await orch.process_request("hi", user_id="u1", timeout=0.2)
+    assert {f.error_type for f in caught.value.failures} == {"ProviderTimeout"}
+    assert slow.calls == 1  # no retry was started that could not finish in time
 
 
 async def test_all_providers_failing_raises_and_is_still_logged(make_orchestra, tracking, client):

@@ -53,6 +53,28 @@ class LatencySettings(_Section):
     jitter: float = Field(default=0.25, ge=0)
 
 
+class RateLimitSettings(_Section):
+    """At most `requests` calls and `tokens` tokens per `per_seconds`, `max_concurrent` at once."""
+
+    requests: int | None = Field(default=None, ge=1)
+    tokens: int | None = Field(default=None, ge=1)
+    per_seconds: float = Field(default=60.0, gt=0)
+    max_concurrent: int | None = Field(default=None, ge=1)
+
+
+class RetrySettings(_Section):
+    max_attempts: int = Field(default=3, ge=1)
+    initial_delay_s: float = Field(default=0.5, ge=0)
+    max_delay_s: float = Field(default=20.0, ge=0)
+    max_retry_after_s: float = Field(default=60.0, ge=0)
+
+
+class CircuitBreakerSettings(_Section):
+    failure_threshold: int = Field(default=5, ge=1)
+    cooldown_s: float = Field(default=30.0, ge=0)
+    max_cooldown_s: float = Field(default=300.0, ge=0)
+
+
 class ProviderSettings(_Section):
     """One configured provider instance (`models.<name>`).
 
@@ -73,6 +95,9 @@ class ProviderSettings(_Section):
     price: PriceSettings | None = None
     latency: LatencySettings | None = None
     params: dict[str, Any] = Field(default_factory=dict)
+    rate_limit: RateLimitSettings | None = None
+    budget_usd: float | None = Field(default=None, ge=0)
+    retry: RetrySettings | None = None
 
 
 class DatasetSettings(_Section):
@@ -133,11 +158,24 @@ class ProviderPerformance(_Section):
 
 
 class PerformanceSettings(_Section):
+    """Timeouts, retries, circuit breaking, budgets and the response cache.
+
+    `request_timeout` bounds a whole request (retries and failover included); a provider's own
+    `timeout` (models.<name>.timeout or performance.models.<name>.timeout) bounds each attempt.
+    """
+
     max_concurrent_requests: int = Field(default=50, ge=1)
     request_timeout: float = Field(default=30.0, gt=0)
     connection_pool_size: int = Field(default=20, ge=1)
     enable_response_caching: bool = False
     cache_ttl: float = Field(default=3600, gt=0)
+    cache_backend: Literal["sqlite", "redis"] = "sqlite"
+    cache_path: str = ".orchestra/cache.sqlite"
+    redis_url: str | None = None
+    retry: RetrySettings = Field(default_factory=RetrySettings)
+    circuit_breaker: CircuitBreakerSettings = Field(default_factory=CircuitBreakerSettings)
+    run_budget_usd: float | None = Field(default=None, ge=0)
+    expected_output_tokens: int = Field(default=1024, ge=1)
     models: dict[str, ProviderPerformance] = Field(default_factory=dict)
 
 

@@ -12,6 +12,7 @@ class EchoConnector(BaseModelConnector):
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
 from typing import Any
 
 from orchestra.types import ModelProvider, ModelRequest, ModelResponse
@@ -36,6 +37,12 @@ class BaseModelConnector(ABC):
     @abstractmethod
     def get_supported_models(self) -> list[str]:
         """Model names this connector can serve."""
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[str | ModelResponse]:
+        """Text deltas, then the complete `ModelResponse`. By default: one delta, the whole answer."""
+        response = await self.generate(request)
+        yield response.content
+        yield response
 
     async def aclose(self) -> None:  # noqa: B027 (optional hook, not abstract)
         """Release network clients; the default has nothing to release."""

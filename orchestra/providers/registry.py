@@ -43,6 +43,10 @@ ConnectorFactory = Callable[[str, ProviderSettings, BuildContext], BaseModelConn
 
 CONNECTOR_FACTORIES: dict[ModelProvider, str] = {
     ModelProvider.REPLAY: "orchestra.providers.replay:build_replay",
+    ModelProvider.OPENAI: "orchestra.providers.openai_format:build_openai",
+    ModelProvider.OPENAI_COMPATIBLE: "orchestra.providers.openai_format:build_openai",
+    ModelProvider.ANTHROPIC: "orchestra.providers.anthropic:build_anthropic",
+    ModelProvider.GOOGLE: "orchestra.providers.google:build_gemini",
 }
 """Provider type -> "module:function" building its connector; imported only when used."""
 

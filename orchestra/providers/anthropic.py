@@ -1,0 +1,205 @@
+"""Anthropic's Messages API through the official `anthropic` SDK (imported only here).
+
+Usage counts cache reads and cache writes apart from plain input; all three are priced.
+
+    connector = AnthropicConnector("anthropic", "claude-3-5-haiku-20241022", api_key="sk-ant-...")
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from orchestra.errors import (
+    ConfigError,
+    MalformedResponse,
+    ProviderError,
+    ProviderTimeout,
+    ProviderUnavailable,
+)
+from orchestra.providers.base import BaseModelConnector
+from orchestra.providers.credentials import missing_key_error, resolve_api_key
+from orchestra.providers.http_errors import error_for_status
+from orchestra.providers.transport_errors import transport_error
+from orchestra.providers.pricing import Price
+from orchestra.providers.usage import Usage
+from orchestra.types import ModelProvider, ModelRequest, ModelResponse
+
+try:
+    import anthropic
+except ImportError as err:  # pragma: no cover - depends on the installation
+    raise ConfigError("the Anthropic connector needs its SDK: pip install 'orchestra[anthropic]'") from err
+
+if TYPE_CHECKING:
+    from orchestra.config.schema import ProviderSettings
+    from orchestra.providers.registry import BuildContext
+
+DEFAULT_MAX_TOKENS = 1024
+"""The Messages API requires max_tokens; used when neither the request nor config sets it."""
+
+
+class AnthropicConnector(BaseModelConnector):
+    """Messages through `AsyncAnthropic`, with the system prompt as Anthropic's `system` field."""
+
+    provider_type = ModelProvider.ANTHROPIC
+
+    def __init__(
+        self,
+        name: str,
+        model: str,
+        *,
+        api_key: str | None,
+        base_url: str | None = None,
+        timeout: float = 60.0,
+        price: Price | None = None,
+        params: dict[str, Any] | None = None,
+        missing_key: ProviderError | None = None,
+    ) -> None:
+        super().__init__(name)
+        self.model = model
+        self.price = price
+        self.params = dict(params or {})
+        self._missing_key = missing_key
+        self._client = anthropic.AsyncAnthropic(
+            api_key=api_key or "not-set", base_url=base_url, timeout=timeout, max_retries=0
+        )
+
+    def _arguments(self, request: ModelRequest) -> dict[str, Any]:
+        arguments: dict[str, Any] = {
+            "model": self.model,
+            "messages": [{"role": "user", "content": request.prompt}],
+            "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
+            "temperature": min(request.temperature, 1.0),  # Anthropic's range is [0, 1]
+        }
+        if request.system_prompt:
+            arguments["system"] = request.system_prompt
+        arguments.update(self.params)
+        arguments.update(request.model_specific_params)
+        return arguments
+
+    async def generate(self, request: ModelRequest) -> ModelResponse:
+        self._check_key()
+        started = time.perf_counter()
+        try:
+            message = await self._client.messages.create(**self._arguments(request))
+        except Exception as err:  # mapped by type below; CancelledError is not an Exception
+            raise self._map_error(err) from err
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        text = "".join(block.text for block in message.content if getattr(block, "type", "") == "text")
+        return self._response(
+            text,
+            message.model or self.model,
+            _usage(message.usage),
+            latency_ms,
+            {"finish_reason": message.stop_reason, "response_id": message.id},
+        )
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[str | ModelResponse]:
+        """Text deltas as they arrive, then the complete `ModelResponse` (with usage)."""
+        self._check_key()
+        started = time.perf_counter()
+        parts: list[str] = []
+        input_usage: Any = None
+        output_tokens = 0
+        stop_reason, model = None, self.model
+        try:
+            events = await self._client.messages.create(**self._arguments(request), stream=True)
+            async for event in events:
+                if event.type == "message_start":
+                    input_usage, model = event.message.usage, event.message.model or model
+                elif event.type == "content_block_delta" and getattr(event.delta, "type", "") == "text_delta":
+                    parts.append(event.delta.text)
+                    yield event.delta.text
+                elif event.type == "message_delta":
+                    output_tokens = event.usage.output_tokens or output_tokens
+                    stop_reason = event.delta.stop_reason or stop_reason
+        except Exception as err:  # mapped by type below; CancelledError is not an Exception
+            raise self._map_error(err) from err
+        if input_usage is None:
+            raise MalformedResponse("the stream ended without a message_start event", provider=self.name)
+        usage = _usage(input_usage, output_tokens=output_tokens)
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        yield self._response(
+            "".join(parts), model, usage, latency_ms, {"finish_reason": stop_reason, "streamed": True}
+        )
+
+    def _response(
+        self, content: str, model: str, usage: Usage, latency_ms: float, extra: dict
+    ) -> ModelResponse:
+        return self.response(
+            content,
+            model_name=model,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            latency_ms=latency_ms,
+            cost_usd=usage.cost(self.price),
+            metadata={"usage": usage.as_dict(), "cost_known": self.price is not None, **extra},
+        )
+
+    async def validate_connection(self) -> bool:
+        self._check_key()
+        try:
+            await self._client.models.list()
+        except Exception as err:  # mapped by type below; CancelledError is not an Exception
+            raise self._map_error(err) from err
+        return True
+
+    def get_supported_models(self) -> list[str]:
+        return [self.model]
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    def _check_key(self) -> None:
+        if self._missing_key is not None:
+            raise self._missing_key
+
+    def _map_error(self, err: Exception) -> ProviderError:
+        """Every SDK exception -> an orchestra error, by type and status (never by message)."""
+        if isinstance(err, anthropic.APITimeoutError):
+            return ProviderTimeout("request timed out", provider=self.name)
+        if isinstance(err, anthropic.APIConnectionError):
+            return ProviderUnavailable(f"connection failed: {err}", provider=self.name)
+        if isinstance(err, anthropic.APIStatusError):
+            body = err.body if isinstance(err.body, dict) else {}
+            message = (
+                (body.get("error") or {}).get("message") if isinstance(body.get("error"), dict) else None
+            )
+            return error_for_status(
+                self.name, err.status_code, message or err.message, dict(err.response.headers)
+            )
+        if isinstance(err, anthropic.APIError):
+            return MalformedResponse(f"unreadable response: {err}", provider=self.name)
+        return transport_error(self.name, err) or ProviderError(
+            f"{type(err).__name__}: {err}", provider=self.name
+        )
+
+
+def _usage(usage: Any, *, output_tokens: int | None = None) -> Usage:
+    """Anthropic reports input_tokens without cache reads/writes; `Usage` counts all input."""
+    cache_read = getattr(usage, "cache_read_input_tokens", None) or 0
+    cache_write = getattr(usage, "cache_creation_input_tokens", None) or 0
+    return Usage(
+        input_tokens=(usage.input_tokens or 0) + cache_read + cache_write,
+        output_tokens=output_tokens if output_tokens is not None else (usage.output_tokens or 0),
+        cached_input_tokens=cache_read,
+        cache_write_tokens=cache_write,
+    )
+
+
+def build_anthropic(name: str, provider: ProviderSettings, context: BuildContext) -> AnthropicConnector:
+    """An `AnthropicConnector` for `models.<name>` of type anthropic."""
+    if not provider.default_model:
+        raise ConfigError(f"models.{name}: model is required (e.g. model: claude-3-5-haiku-20241022)")
+    api_key, _ = resolve_api_key(provider)
+    return AnthropicConnector(
+        name,
+        provider.default_model,
+        api_key=api_key,
+        base_url=provider.base_url,
+        timeout=provider.timeout or context.settings.performance.request_timeout,
+        price=context.price(provider, provider.default_model),
+        params=provider.params,
+        missing_key=None if api_key else missing_key_error(name, provider),
+    )

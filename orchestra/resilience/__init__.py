@@ -1,0 +1,18 @@
+"""Resilience policies wrapped around providers: retries, circuit breaking, rate limits, budgets."""
+
+from orchestra.resilience.breaker import CircuitBreaker
+from orchestra.resilience.budget import Budget
+from orchestra.resilience.guard import CallContext, ProviderGuard
+from orchestra.resilience.limiter import RateLimiter, shared_limiter
+from orchestra.resilience.retry import AttemptLog, RetryPolicy
+
+__all__ = [
+    "AttemptLog",
+    "Budget",
+    "CallContext",
+    "CircuitBreaker",
+    "ProviderGuard",
+    "RateLimiter",
+    "RetryPolicy",
+    "shared_limiter",
+]

@@ -1,0 +1,98 @@
+"""Retries with exponential backoff and full jitter, honouring Retry-After (tenacity underneath).
+
+Only errors marked `retryable` (429, 408, 5xx, connection errors, timeouts, unreadable bodies)
+are retried; a Retry-After from the provider replaces the backoff for that wait (capped).
+No retry is started that could not finish before the request's deadline.
+
+    policy = RetryPolicy(max_attempts=3)
+    response = await policy.run(lambda: connector.generate(request), deadline=loop.time() + 30)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+from orchestra.errors import ProviderError
+from orchestra.tracking.redact import SECRETS
+
+T = TypeVar("T")
+
+
+@dataclass
+class Attempt:
+    """One failed attempt, as logged with the call."""
+
+    error_type: str
+    message: str
+    status: int | None
+    waited_s: float
+
+
+@dataclass
+class AttemptLog:
+    attempts: int = 0
+    failures: list[Attempt] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 3
+    initial_delay_s: float = 0.5
+    max_delay_s: float = 20.0
+    max_retry_after_s: float = 60.0
+
+    async def run(
+        self,
+        attempt: Callable[[], Awaitable[T]],
+        *,
+        deadline: float | None = None,
+        log: AttemptLog | None = None,
+    ) -> T:
+        """Call `attempt` until it succeeds, fails for good, runs out of attempts or of time."""
+        log = log if log is not None else AttemptLog()
+        backoff = wait_random_exponential(multiplier=self.initial_delay_s, max=self.max_delay_s)
+        loop = asyncio.get_running_loop()
+
+        def wait(state: RetryCallState) -> float:
+            error = state.outcome.exception() if state.outcome else None
+            retry_after = getattr(error, "retry_after", None)
+            seconds = min(retry_after, self.max_retry_after_s) if retry_after is not None else backoff(state)
+            _record(log, error, seconds)
+            return seconds
+
+        def out_of_time(state: RetryCallState) -> bool:
+            return deadline is not None and loop.time() + state.upcoming_sleep >= deadline
+
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.max_attempts) | out_of_time,
+            wait=wait,
+            retry=retry_if_exception(lambda e: isinstance(e, ProviderError) and e.retryable),
+            reraise=True,
+        )
+        async for state in retrying:
+            with state:
+                log.attempts += 1
+                return await attempt()
+        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+
+
+def failed_attempt(error: BaseException, waited_s: float) -> Attempt:
+    """An `Attempt` for `error`, its message with secrets masked (it is logged)."""
+    message = SECRETS.redact(getattr(error, "message", None) or str(error))
+    return Attempt(type(error).__name__, message, getattr(error, "status", None), waited_s)
+
+
+def _record(log: AttemptLog, error: BaseException | None, waited_s: float) -> None:
+    if error is not None:
+        log.failures.append(failed_attempt(error, waited_s))

@@ -24,6 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--limit", type=int, default=None, help="only the first N prompts")
     demo.add_argument("--concurrency", type=int, default=64)
 
+    check = commands.add_parser("check", help="validate each configured provider's key and endpoint")
+    check.add_argument("--config", default="config.yaml")
+
     ui = commands.add_parser("ui", help="start the MLflow UI on the configured tracking store")
     ui.add_argument("--tracking", default=None, help="mlflow.yaml (default: ./mlflow.yaml)")
     ui.add_argument("--port", type=int, default=5000)
@@ -35,6 +38,10 @@ def main(argv: list[str] | None = None) -> int:
             from orchestra.demo import main as demo_main
 
             return demo_main(args.config, limit=args.limit, concurrency=args.concurrency)
+        if args.command == "check":
+            from orchestra.tools.test_connections import main as check_main
+
+            return check_main(["--config", args.config])
         if args.command == "ui":
             return _ui(args.tracking, args.port, args.print)
     except OrchestraError as err:

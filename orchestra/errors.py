@@ -153,6 +153,10 @@ class ConsensusNotReached(ConsensusError):
     """Answers disagreed below the configured thresholds and the policy is to raise."""
 
 
+class StreamClosed(OrchestraError):
+    """A streamed answer was closed by its consumer before it ended (logged as incomplete)."""
+
+
 class TrackingStoreError(OrchestraError):
     """The MLflow tracking store could not be reached or written."""
 

@@ -13,26 +13,36 @@ import os
 import time
 import uuid
 import weakref
+from collections.abc import AsyncGenerator, Callable
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
+from orchestra.cache.base import ResponseCache
 from orchestra.config.loader import load_settings
 from orchestra.config.schema import Settings
 from orchestra.consensus.manager import ConsensusManager
-from orchestra.errors import CallFailure, InsufficientResponses, InvalidRequest, OrchestraError
+from orchestra.errors import (
+    BudgetExceeded,
+    CallFailure,
+    ConfigError,
+    InsufficientResponses,
+    InvalidRequest,
+    OrchestraError,
+    StreamClosed,
+)
 from orchestra.logs import configure_logging
-from orchestra.cache.base import ResponseCache
-from orchestra.pipeline import Answers, gather_answers, new_context
+from orchestra.pipeline import Answers, gather_answers, new_context, stream_answer
 from orchestra.providers.base import BaseModelConnector
 from orchestra.providers.pricing import Price, PriceTable
 from orchestra.providers.recorded import ReplayDataset
 from orchestra.providers.registry import BuildContext, ModelRegistry, build_connector
 from orchestra.resilience.budget import Budget
 from orchestra.resilience.factory import build_guard
-from orchestra.resilience.guard import ProviderGuard
+from orchestra.resilience.guard import CallContext, ProviderGuard
 from orchestra.routing.decision import RoutingDecision
 from orchestra.routing.router import TaskRouter
+from orchestra.streaming import StreamingResponse
 from orchestra.sync import run_sync
 from orchestra.tracking.params import settings_params
 from orchestra.tracking.records import RequestRecord
@@ -149,10 +159,12 @@ class Orchestra:
         max_tokens: int | None = None,
         tags: dict[str, str] | None = None,
         timeout: float | None = None,
-    ) -> dict[str, Any]:
+        stream: bool = False,
+    ) -> dict[str, Any] | StreamingResponse:
         """Route, call, pick, log; returns {"response": str, "metadata": {...}}.
 
         `timeout` bounds the whole request (default `performance.request_timeout`).
+        `stream=True` (single-provider routes) returns a `StreamingResponse` of text deltas.
         Raises an `OrchestraError` (after logging the failed request) when no answer is possible.
         """
         started = time.perf_counter()
@@ -190,12 +202,22 @@ class Orchestra:
                 timeout or self.settings.performance.request_timeout
             )
             run_budget = self._run_budget(run)
-            answers = await gather_answers(
-                decision,
-                self.guard_for,
-                lambda name: self._request_for(name, prompt, options),
-                lambda name: new_context(self._timeout_for(name), deadline, run_budget),
-            )
+
+            def request_for(name: str) -> ModelRequest:
+                return self._request_for(name, prompt, options)
+
+            def context_for(name: str) -> CallContext:
+                return new_context(self._timeout_for(name), deadline, run_budget)
+
+            if stream:
+                if len(decision.chosen) > 1:
+                    raise InvalidRequest(
+                        f"stream=True needs a single-provider route; this one calls {decision.chosen} "
+                        "(consensus or min_providers > 1)",
+                        request_id=record.request_id,
+                    )
+                return self._streaming(record, run, started, decision, request_for, context_for)
+            answers = await gather_answers(decision, self.guard_for, request_for, context_for)
             _add_usage(record, answers)
             await self._choose(record, decision, answers)
         except OrchestraError as err:
@@ -207,6 +229,34 @@ class Orchestra:
             raise
         await self._finish(record, run, started)
         return {"response": record.response, "metadata": self._metadata(record, decision, run)}
+
+    def _streaming(
+        self,
+        record: RequestRecord,
+        run: RunHandle,
+        started: float,
+        decision: RoutingDecision,
+        request_for: Callable[[str], ModelRequest],
+        context_for: Callable[[str], CallContext],
+    ) -> StreamingResponse:
+        finished: dict[str, Any] = {}
+
+        async def deltas() -> AsyncGenerator[str, None]:
+            error: BaseException | None = None
+            try:
+                async for delta in stream_answer(record, decision, self.guard_for, request_for, context_for):
+                    yield delta
+            except GeneratorExit:
+                error = StreamClosed("the consumer closed the stream early", request_id=record.request_id)
+                raise
+            except BaseException as err:
+                error = err
+                raise
+            finally:
+                await self._finish(record, run, started, error=error)
+                finished.update(self._metadata(record, decision, run))
+
+        return StreamingResponse(deltas(), lambda: finished or None)
 
     def process_request_sync(self, prompt: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
         """`process_request` for scripts and notebooks (works inside Jupyter's running loop)."""

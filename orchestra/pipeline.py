@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass
 
-from orchestra.errors import OrchestraError, ProviderError
+from orchestra.errors import CallFailure, InsufficientResponses, OrchestraError, ProviderError
 from orchestra.resilience.guard import CallContext, ProviderGuard
 from orchestra.resilience.retry import AttemptLog
 from orchestra.routing.decision import RoutingDecision
-from orchestra.tracking.records import CallRecord
+from orchestra.tracking.records import CallRecord, RequestRecord
 from orchestra.tracking.redact import SECRETS
 from orchestra.types import ModelRequest, ModelResponse
 
@@ -143,4 +143,54 @@ async def gather_answers(
 def new_context(attempt_timeout_s: float, deadline: float, run_budget=None) -> CallContext:
     return CallContext(
         attempt_timeout_s=attempt_timeout_s, deadline=deadline, log=AttemptLog(), run_budget=run_budget
+    )
+
+
+async def stream_answer(
+    record: RequestRecord,
+    decision: RoutingDecision,
+    guard_for: Callable[[str], ProviderGuard],
+    request_for: Callable[[str], ModelRequest],
+    context_for: Callable[[str], CallContext],
+) -> AsyncIterator[str]:
+    """Deltas from the first provider that starts answering; earlier failures fail over.
+
+    Fills `record` (calls, usage, response) as it goes, so it is complete however the stream ends.
+    """
+    for wave, name in enumerate(decision.chosen + decision.fallbacks):
+        guard, context = guard_for(name), context_for(name)
+        start_ns, started = time.time_ns(), time.perf_counter()
+        parts: list[str] = []
+        try:
+            async for item in guard.stream(request_for(name), context):
+                if isinstance(item, ModelResponse):
+                    call = success_record(guard, item, context, start_ns, wave)
+                    record.calls.append(call)
+                    record.providers_used.append(name)
+                    record.answered_by, record.response = name, item.content
+                    record.input_tokens, record.output_tokens = item.input_tokens, item.output_tokens
+                    record.cost_usd, record.latency_ms = item.cost_usd, record.latency_ms + item.latency_ms
+                    record.quality, record.confidence = item.metadata.get("quality"), item.confidence_score
+                    return
+                parts.append(item)
+                yield item
+        except Exception as err:
+            elapsed_ms = (time.perf_counter() - started) * 1000.0
+            record.calls.append(failure_record(name, err, context, start_ns, elapsed_ms, wave))
+            record.latency_ms += elapsed_ms
+            if parts:  # text already reached the consumer: no failover, the stream breaks
+                record.response = "".join(parts)
+                raise
+        except BaseException:  # closed early or cancelled: keep what was delivered
+            record.response = "".join(parts)
+            raise
+    raise InsufficientResponses(
+        1,
+        0,
+        [
+            CallFailure(c.provider, c.error_type or "", c.error_message or "")
+            for c in record.calls
+            if not c.ok
+        ],
+        request_id=record.request_id,
     )

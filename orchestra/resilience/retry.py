@@ -67,9 +67,12 @@ class RetryPolicy:
         def wait(state: RetryCallState) -> float:
             error = state.outcome.exception() if state.outcome else None
             retry_after = getattr(error, "retry_after", None)
-            seconds = min(retry_after, self.max_retry_after_s) if retry_after is not None else backoff(state)
-            _record(log, error, seconds)
-            return seconds
+            return min(retry_after, self.max_retry_after_s) if retry_after is not None else backoff(state)
+
+        def before_sleep(state: RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome else None
+            if error is not None:
+                log.failures.append(failed_attempt(error, state.upcoming_sleep))
 
         def out_of_time(state: RetryCallState) -> bool:
             return deadline is not None and loop.time() + state.upcoming_sleep >= deadline
@@ -78,6 +81,7 @@ class RetryPolicy:
             stop=stop_after_attempt(self.max_attempts) | out_of_time,
             wait=wait,
             retry=retry_if_exception(lambda e: isinstance(e, ProviderError) and e.retryable),
+            before_sleep=before_sleep,
             reraise=True,
         )
         async for state in retrying:
@@ -92,7 +96,3 @@ def failed_attempt(error: BaseException, waited_s: float) -> Attempt:
     message = SECRETS.redact(getattr(error, "message", None) or str(error))
     return Attempt(type(error).__name__, message, getattr(error, "status", None), waited_s)
 
-
-def _record(log: AttemptLog, error: BaseException | None, waited_s: float) -> None:
-    if error is not None:
-        log.failures.append(failed_attempt(error, waited_s))

@@ -1,0 +1,116 @@
+"""Check every configured provider: is its key set, does its endpoint answer? A table per provider.
+
+orchestra check [--config config.live.yaml]
+python -m orchestra.tools.test_connections --config config.live.yaml
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from dataclasses import dataclass
+
+from orchestra.errors import OrchestraError
+from orchestra.providers.credentials import key_variables, resolve_api_key
+from orchestra.types import ModelProvider
+
+CHECK_TIMEOUT_S = 15.0
+_NEEDS_KEY = {ModelProvider.OPENAI, ModelProvider.ANTHROPIC, ModelProvider.GOOGLE}
+
+
+@dataclass
+class ConnectionStatus:
+    provider: str
+    kind: str
+    model: str
+    endpoint: str
+    key: str
+    ok: bool
+    detail: str
+    latency_ms: float | None = None
+
+
+async def check_connections(config: str) -> list[ConnectionStatus]:
+    """Validate each provider of `config` (key present, endpoint reachable and accepting it)."""
+    from orchestra.orchestrator import Orchestra
+    from orchestra.tracking.settings import TrackingSettings
+
+    orch = Orchestra(config, tracking=TrackingSettings(enabled=False))
+    try:
+        return list(await asyncio.gather(*(_check(orch, name) for name in orch.model_registry.names())))
+    finally:
+        await orch.aclose()
+
+
+async def _check(orch, name: str) -> ConnectionStatus:
+    provider = orch.settings.models.get(name)
+    connector = orch.model_registry.get(name)
+    kind = connector.provider_type.value
+    model = ", ".join(connector.get_supported_models())
+    endpoint = getattr(connector, "base_url", None) or ("recorded data" if kind == "replay" else "default")
+    key = "-"
+    if provider is not None and provider.type in _NEEDS_KEY | {ModelProvider.OPENAI_COMPATIBLE}:
+        _, source = resolve_api_key(provider)
+        variables = " or ".join(key_variables(provider)) or f"models.{name}.api_key_env"
+        if source is not None:
+            key = f"{source} (set)"
+        elif provider.type in _NEEDS_KEY:
+            return ConnectionStatus(name, kind, model, endpoint, "missing", False, f"set {variables}")
+        else:
+            key = "none (not required)"
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT_S):
+            ok = await connector.validate_connection()
+    except TimeoutError:
+        return ConnectionStatus(
+            name, kind, model, endpoint, key, False, f"no answer within {CHECK_TIMEOUT_S:g} s"
+        )
+    except OrchestraError as err:
+        return ConnectionStatus(
+            name, kind, model, endpoint, key, False, f"{type(err).__name__}: {err.message}"
+        )
+    latency = (time.perf_counter() - started) * 1000.0
+    return ConnectionStatus(
+        name, kind, model, endpoint, key, ok, "ok" if ok else "validation failed", latency
+    )
+
+
+def render(statuses: list[ConnectionStatus]) -> str:
+    headers = ["provider", "type", "model", "endpoint", "key", "status", "latency"]
+    rows = [
+        [
+            s.provider,
+            s.kind,
+            s.model,
+            s.endpoint,
+            s.key,
+            ("OK" if s.ok else "FAIL: " + s.detail),
+            "" if s.latency_ms is None else f"{s.latency_ms:.0f} ms",
+        ]
+        for s in statuses
+    ]
+    widths = [max(len(str(x)) for x in column) for column in zip(headers, *rows, strict=True)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=True)) for row in rows]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default="config.yaml")
+    args = parser.parse_args(argv)
+    try:
+        statuses = asyncio.run(check_connections(args.config))
+    except OrchestraError as err:
+        print(f"orchestra check: {err}", file=sys.stderr)
+        return 2
+    print(render(statuses))
+    return 0 if all(s.ok for s in statuses) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 export MLFLOW_DISABLE_TELEMETRY ?= true
 
-.PHONY: setup demo test lint ui clean
+.PHONY: setup demo test lint services ui clean
 
 setup: $(STAMP)
 
@@ -19,9 +19,12 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(BIN)/orchestra demo
 
-test: setup lint
+test: setup lint services
 	$(BIN)/python -m pytest tests
 	$(BIN)/python -m pytest --nbmake notebooks
+
+services:
+	scripts/install-test-services.sh
 
 lint: setup
 	$(BIN)/ruff check orchestra tests benchmarks

@@ -375,6 +375,7 @@ class Orchestra:
                 "total": record.input_tokens + record.output_tokens,
             },
             "cost_usd": record.cost_usd,
+            "cache_hit": any(c.ok and c.extra.get("cache_hit") for c in record.calls),
             "quality": record.quality,
             "errors": [f"{c.provider}: {c.error_type}: {c.error_message}" for c in failed],
             "mlflow_run_id": self.tracker.run_id(run),

@@ -32,6 +32,7 @@ from orchestra.errors import (
     StreamClosed,
 )
 from orchestra.logs import configure_logging
+from orchestra.metadata import request_metadata
 from orchestra.pipeline import Answers, gather_answers, new_context, stream_answer
 from orchestra.providers.base import BaseModelConnector
 from orchestra.providers.pricing import Price, PriceTable
@@ -337,51 +338,7 @@ class Orchestra:
     def _metadata(
         self, record: RequestRecord, decision: RoutingDecision | None, run: RunHandle
     ) -> dict[str, Any]:
-        consensus = record.consensus or {}
-        failed = [c for c in record.calls if not c.ok]
-        return {
-            "request_id": record.request_id,
-            "task_type": record.task_type,
-            "user_id": record.user_id,
-            "session_id": record.session_id,
-            "complexity": decision.complexity.value if decision else None,
-            "complexity_score": decision.complexity_score if decision else None,
-            "providers_used": list(record.providers_used),
-            "providers_called": [c.provider for c in record.calls],
-            "providers_failed": [
-                {
-                    "provider": c.provider,
-                    "error_type": c.error_type,
-                    "message": c.error_message,
-                    "attempts": c.extra.get("attempts", 1),
-                }
-                for c in failed
-            ],
-            "answered_by": record.answered_by,
-            "model": next((c.model for c in record.calls if c.ok and c.provider == record.answered_by), None),
-            "routing_strategy": decision.strategy if decision else None,
-            "routing_reason": decision.reason if decision else None,
-            "propensities": dict(decision.propensities) if decision else {},
-            "consensus_applied": bool(consensus),
-            "consensus_method": consensus.get("method"),
-            "confidence": record.confidence,
-            "agreement": consensus.get("agreement"),
-            "low_agreement": consensus.get("low_agreement", False),
-            "processing_time_ms": record.processing_time_ms,
-            "latency_ms": record.latency_ms,
-            "tokens": {
-                "input": record.input_tokens,
-                "output": record.output_tokens,
-                "total": record.input_tokens + record.output_tokens,
-            },
-            "cost_usd": record.cost_usd,
-            "cache_hit": any(c.ok and c.extra.get("cache_hit") for c in record.calls),
-            "quality": record.quality,
-            "errors": [f"{c.provider}: {c.error_type}: {c.error_message}" for c in failed],
-            "mlflow_run_id": self.tracker.run_id(run),
-            "run_key": run.run_key,
-            "trace_id": record.trace_id,
-        }
+        return request_metadata(record, decision, self.tracker.run_id(run), run.run_key)
 
     # ---- lifecycle ------------------------------------------------------------------------
 

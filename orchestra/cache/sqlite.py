@@ -23,7 +23,8 @@ class SQLiteCache(ResponseCache):
         with self._lock:
             self._connection.execute("PRAGMA journal_mode=WAL")
             self._connection.execute(
-                "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at REAL)"
+                "CREATE TABLE IF NOT EXISTS responses"
+                " (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at REAL)"
             )
 
     async def get(self, key: str) -> ModelResponse | None:

@@ -24,8 +24,8 @@ from orchestra.errors import (
 from orchestra.providers.base import BaseModelConnector
 from orchestra.providers.credentials import missing_key_error, resolve_api_key
 from orchestra.providers.http_errors import error_for_status
-from orchestra.providers.transport_errors import transport_error
 from orchestra.providers.pricing import Price
+from orchestra.providers.transport_errors import transport_error
 from orchestra.providers.usage import Usage, confidence_from_logprobs
 from orchestra.types import ModelProvider, ModelRequest, ModelResponse
 

@@ -8,6 +8,9 @@ result = orch.process_request_sync("Name three primes.", task_type="general", us
 from orchestra.config import Settings, load_settings
 from orchestra.consensus import ConsensusManager, ConsensusOutcome, ConsensusStrategy, LexicalConsensus
 from orchestra.errors import (
+    AuthenticationFailed,
+    BadProviderRequest,
+    BudgetExceeded,
     CallFailure,
     ConfigError,
     ConsensusError,
@@ -16,13 +19,17 @@ from orchestra.errors import (
     DatabaseConnectionError,
     InsufficientResponses,
     InvalidRequest,
+    MalformedResponse,
     ModelProviderNotFound,
     NoRouteFound,
     OrchestraError,
     PromptNotRecorded,
+    ProviderCoolingDown,
     ProviderError,
     ProviderTimeout,
     ProviderUnavailable,
+    RateLimited,
+    StreamClosed,
     TrackingStoreError,
 )
 from orchestra.orchestrator import AIOrchestrationFramework, Orchestra, RunScope
@@ -42,6 +49,7 @@ from orchestra.routing import (
     RoutingDecision,
     TaskRouter,
 )
+from orchestra.streaming import StreamingResponse
 from orchestra.sync import run_sync
 from orchestra.tracking import TrackingSettings, load_tracking_settings
 from orchestra.types import ModelProvider, ModelRequest, ModelResponse, TaskComplexity
@@ -50,7 +58,10 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AIOrchestrationFramework",
+    "AuthenticationFailed",
+    "BadProviderRequest",
     "BaseModelConnector",
+    "BudgetExceeded",
     "CallFailure",
     "ComplexityEvaluator",
     "ConfigError",
@@ -67,6 +78,7 @@ __all__ = [
     "InvalidRequest",
     "LatencyProfile",
     "LexicalConsensus",
+    "MalformedResponse",
     "ModelProvider",
     "ModelProviderNotFound",
     "ModelRegistry",
@@ -78,14 +90,18 @@ __all__ = [
     "Price",
     "PriceTable",
     "PromptNotRecorded",
+    "ProviderCoolingDown",
     "ProviderError",
     "ProviderTimeout",
     "ProviderUnavailable",
+    "RateLimited",
     "ReplayConnector",
     "ReplayDataset",
     "RoutingDecision",
     "RunScope",
     "Settings",
+    "StreamClosed",
+    "StreamingResponse",
     "TaskComplexity",
     "TaskRouter",
     "TrackingSettings",

@@ -42,6 +42,7 @@ def request_metadata(
                 "ok": c.ok,
                 "attempts": c.extra.get("attempts", 1),
                 "latency_ms": c.latency_ms,
+                "rate_limit_wait_ms": c.extra.get("rate_limit_wait_ms", 0.0),
                 "cost_usd": c.cost_usd,
                 "error_type": c.error_type,
             }

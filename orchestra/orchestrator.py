@@ -171,7 +171,7 @@ class Orchestra:
         started = time.perf_counter()
         run = self.current_run()
         if run.run_id is None:
-            await self.tracker.wait_created(run)
+            await self.tracker.wait_created(run)  # at once when already created (or spooled)
         task_type = task_type or self.settings.framework.default_task_type
         record = RequestRecord(
             request_id=uuid.uuid4().hex,

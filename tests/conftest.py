@@ -29,6 +29,19 @@ RECORDED_MODELS = [
 ]
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--live", action="store_true", help="also run tests that call the real provider APIs")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--live"):
+        return
+    skip = pytest.mark.skip(reason="calls real provider APIs: run with --live and API keys set")
+    for item in items:
+        if "live" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def empty_store_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An initialised, empty MLflow SQLite database, created once (initialising takes seconds)."""

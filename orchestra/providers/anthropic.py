@@ -7,6 +7,7 @@ Usage counts cache reads and cache writes apart from plain input; all three are 
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,10 @@ except ImportError as err:  # pragma: no cover - depends on the installation
 if TYPE_CHECKING:
     from orchestra.config.schema import ProviderSettings
     from orchestra.providers.registry import BuildContext
+
+_SDK_TAKES_TEMPERATURE = (
+    "temperature" in inspect.signature(anthropic.resources.AsyncMessages.create).parameters
+)
 
 DEFAULT_MAX_TOKENS = 1024
 """The Messages API requires max_tokens; used when neither the request nor config sets it."""
@@ -70,8 +75,12 @@ class AnthropicConnector(BaseModelConnector):
             "model": self.model,
             "messages": [{"role": "user", "content": request.prompt}],
             "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
-            "temperature": min(request.temperature, 1.0),  # Anthropic's range is [0, 1]
         }
+        temperature = min(request.temperature, 1.0)  # Anthropic's range is [0, 1]
+        if _SDK_TAKES_TEMPERATURE:
+            arguments["temperature"] = temperature
+        else:  # newer SDKs dropped the keyword; the API still reads it from the body
+            arguments["extra_body"] = {"temperature": temperature}
         if request.system_prompt:
             arguments["system"] = request.system_prompt
         arguments.update(self.params)

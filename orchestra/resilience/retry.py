@@ -59,8 +59,37 @@ class RetryPolicy:
         deadline: float | None = None,
         log: AttemptLog | None = None,
     ) -> T:
-        """Call `attempt` until it succeeds, fails for good, runs out of attempts or of time."""
+        """Call `attempt` until it succeeds, fails for good, runs out of attempts or of time.
+
+        The first attempt runs directly (no retry machinery on the happy path); tenacity takes
+        over from the first retryable failure.
+        """
         log = log if log is not None else AttemptLog()
+        log.attempts += 1
+        try:
+            return await attempt()
+        except ProviderError as error:
+            if not error.retryable or self.max_attempts == 1:
+                raise
+            first_error = error
+        return await self._retry(attempt, first_error, deadline, log)
+
+    async def _retry(
+        self,
+        attempt: Callable[[], Awaitable[T]],
+        first_error: ProviderError,
+        deadline: float | None,
+        log: AttemptLog,
+    ) -> T:
+        replayed = False
+
+        async def next_attempt() -> T:
+            nonlocal replayed
+            if not replayed:  # tenacity's first round re-raises the error already seen
+                replayed = True
+                raise first_error
+            return await attempt()
+
         backoff = wait_random_exponential(multiplier=self.initial_delay_s, max=self.max_delay_s)
         loop = asyncio.get_running_loop()
 
@@ -86,8 +115,9 @@ class RetryPolicy:
         )
         async for state in retrying:
             with state:
-                log.attempts += 1
-                return await attempt()
+                if replayed:
+                    log.attempts += 1
+                return await next_attempt()
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
 
@@ -95,4 +125,3 @@ def failed_attempt(error: BaseException, waited_s: float) -> Attempt:
     """An `Attempt` for `error`, its message with secrets masked (it is logged)."""
     message = SECRETS.redact(getattr(error, "message", None) or str(error))
     return Attempt(type(error).__name__, message, getattr(error, "status", None), waited_s)
-

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from orchestra.types import TaskComplexity
@@ -32,6 +32,19 @@ class RoutingDecision:
     evaluator: str = "heuristic"
 
     def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["complexity"] = self.complexity.value
-        return data
+        """A plain-JSON dict (built field by field: `dataclasses.asdict` deep-copies, and is slow)."""
+        return {
+            "task_type": self.task_type,
+            "complexity": self.complexity.value,
+            "complexity_score": self.complexity_score,
+            "strategy": self.strategy,
+            "chosen": list(self.chosen),
+            "fallbacks": list(self.fallbacks),
+            "require_consensus": self.require_consensus,
+            "min_providers": self.min_providers,
+            "reason": self.reason,
+            "candidate_scores": dict(self.candidate_scores),
+            "propensities": dict(self.propensities),
+            "rule_index": self.rule_index,
+            "evaluator": self.evaluator,
+        }

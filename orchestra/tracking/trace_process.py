@@ -10,6 +10,7 @@ the unconfirmed batches are spooled by the parent, so nothing is lost.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import logging
 import os
@@ -186,6 +187,8 @@ def main() -> None:
     parser.add_argument("--settings", required=True)
     args = parser.parse_args()
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    with contextlib.suppress(OSError):
+        os.nice(10)  # background work: requests and the user's own processes come first
     logging.basicConfig(level=logging.WARNING)
     _serve(Connection(args.fd), TrackingSettings.model_validate_json(args.settings))
 

@@ -159,6 +159,10 @@ class Tracker:
         return handle
 
     async def wait_created(self, handle: RunHandle) -> str | None:
+        """The run's MLflow id once its creation was attempted (None if the store was down)."""
+        if handle.created is not None and handle.created.done():
+            handle.run_id = handle.created.result()
+            return handle.run_id
         if handle.run_id is None and handle.created is not None:
             waiting = asyncio.shield(asyncio.wrap_future(handle.created))
             handle.run_id = await asyncio.wait_for(waiting, _RUN_CREATE_TIMEOUT_S)

@@ -146,7 +146,11 @@ class ConsensusError(OrchestraError):
 
 
 class ConsensusTimeout(ConsensusError):
-    """Providers did not answer in time for a consensus."""
+    """Too few providers answered in time for a consensus; `failures` lists who did not."""
+
+    def __init__(self, message: str, failures: Sequence[CallFailure] = (), *, request_id: str | None = None):
+        super().__init__(message, request_id=request_id)
+        self.failures = list(failures)
 
 
 class ConsensusNotReached(ConsensusError):

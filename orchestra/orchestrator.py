@@ -15,18 +15,18 @@ import uuid
 import weakref
 from collections.abc import AsyncGenerator, Callable
 from contextvars import ContextVar
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from orchestra.answering import add_answers, choose_answer
 from orchestra.cache.base import ResponseCache
 from orchestra.config.loader import load_settings
 from orchestra.config.schema import Settings
 from orchestra.consensus.manager import ConsensusManager
 from orchestra.errors import (
-    BudgetExceeded,
-    CallFailure,
     ConfigError,
-    InsufficientResponses,
     InvalidRequest,
     OrchestraError,
     StreamClosed,
@@ -91,7 +91,7 @@ class Orchestra:
             self.model_registry.register_connector(name, build_connector(name, provider, context))
         self.datasets = context.datasets
         self.task_router = TaskRouter(self.settings.routing, provider_names=self.model_registry.names)
-        self.consensus_manager = ConsensusManager(self.settings.consensus)
+        self.consensus_manager = ConsensusManager(self.settings.consensus, self.settings.resolve_path)
         self.consensus_manager.check_configured()
         self.tracker = tracker or Tracker(self.tracking_settings)
         self._owns_tracker = tracker is None
@@ -218,9 +218,7 @@ class Orchestra:
                         request_id=record.request_id,
                     )
                 return self._streaming(record, run, started, decision, request_for, context_for)
-            answers = await gather_answers(decision, self.guard_for, request_for, context_for)
-            _add_usage(record, answers)
-            await self._choose(record, decision, answers)
+            await self._answer(record, decision, request_for, context_for)
         except OrchestraError as err:
             err.request_id = err.request_id or record.request_id
             await self._finish(record, run, started, error=err)
@@ -230,6 +228,44 @@ class Orchestra:
             raise
         await self._finish(record, run, started)
         return {"response": record.response, "metadata": self._metadata(record, decision, run)}
+
+    async def _answer(
+        self,
+        record: RequestRecord,
+        decision: RoutingDecision,
+        request_for: Callable[[str], ModelRequest],
+        context_for: Callable[[str], CallContext],
+    ) -> None:
+        """Call the routed providers (embedding answers for consensus as they arrive), then choose."""
+        consensus = decision.require_consensus and len(decision.chosen) > 1
+        on_answer = partial(self.consensus_manager.prepare, record.task_type) if consensus else None
+        answers = await gather_answers(
+            decision,
+            self.guard_for,
+            request_for,
+            context_for,
+            on_answer=on_answer,
+            wave_timeout_s=self.settings.consensus.timeout_s if consensus else None,
+        )
+        add_answers(record, answers)
+
+        async def ask_more(count: int) -> Answers | None:
+            called = {call.provider for call in record.calls}
+            candidates = decision.fallbacks + self.model_registry.names()
+            extra = [p for p in dict.fromkeys(candidates) if p not in called][:count]
+            if not extra:
+                return None
+            wave = replace(decision, chosen=extra, fallbacks=[])
+            return await gather_answers(wave, self.guard_for, request_for, context_for, on_answer=on_answer)
+
+        await choose_answer(
+            record,
+            decision,
+            answers,
+            consensus=self.consensus_manager,
+            settings=self.settings.consensus,
+            ask_more=ask_more,
+        )
 
     def _streaming(
         self,
@@ -290,38 +326,6 @@ class Orchestra:
         if run.run_key not in self._run_budgets:
             self._run_budgets[run.run_key] = Budget(limit, f"run {run.name!r}")
         return self._run_budgets[run.run_key]
-
-    async def _choose(self, record: RequestRecord, decision: RoutingDecision, answers: Answers) -> None:
-        responses = answers.responses
-        if not responses and answers.calls and all(c.error_type == "BudgetExceeded" for c in answers.calls):
-            raise BudgetExceeded(
-                "; ".join(c.error_message or "" for c in answers.calls),
-                provider=answers.calls[0].provider,
-                request_id=record.request_id,
-            )
-        if not responses or len(responses) < decision.min_providers:
-            raise InsufficientResponses(
-                max(decision.min_providers, 1),
-                len(responses),
-                [
-                    CallFailure(c.provider, c.error_type or "", c.error_message or "")
-                    for c in answers.failures
-                ],
-                request_id=record.request_id,
-            )
-        chosen = responses[0]
-        if decision.require_consensus and len(responses) >= 2:
-            record.consensus_start_ns = time.time_ns()
-            chosen, outcome = await self.consensus_manager.decide(
-                responses,
-                {"task_type": record.task_type, "prompt": record.prompt, "request_id": record.request_id},
-            )
-            record.consensus_end_ns = time.time_ns()
-            record.consensus = outcome.as_dict()
-        record.response = chosen.content
-        record.answered_by = chosen.provider
-        record.quality = chosen.metadata.get("quality")
-        record.confidence = chosen.confidence_score
 
     async def _finish(
         self, record: RequestRecord, run: RunHandle, started: float, error: BaseException | None = None
@@ -438,17 +442,6 @@ def _validate(prompt: Any, user_id: Any, min_providers: Any, request_id: str) ->
         raise InvalidRequest(
             f"min_providers must be an integer >= 1 (got {min_providers!r})", request_id=request_id
         )
-
-
-def _add_usage(record: RequestRecord, answers: Answers) -> None:
-    record.calls = answers.calls
-    record.latency_ms = answers.latency_ms
-    for call in answers.calls:
-        if call.ok:
-            record.providers_used.append(call.provider)
-            record.input_tokens += call.input_tokens
-            record.output_tokens += call.output_tokens
-            record.cost_usd += call.cost_usd
 
 
 def _price_table(settings: Settings) -> PriceTable:

@@ -11,7 +11,13 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass
 
-from orchestra.errors import CallFailure, InsufficientResponses, OrchestraError, ProviderError
+from orchestra.errors import (
+    CallFailure,
+    InsufficientResponses,
+    OrchestraError,
+    ProviderError,
+    ProviderTimeout,
+)
 from orchestra.resilience.guard import CallContext, ProviderGuard
 from orchestra.resilience.retry import AttemptLog
 from orchestra.routing.decision import RoutingDecision
@@ -110,8 +116,15 @@ async def gather_answers(
     guard_for: Callable[[str], ProviderGuard],
     request_for: Callable[[str], ModelRequest],
     context_for: Callable[[str], CallContext],
+    *,
+    on_answer: Callable[[ModelResponse], None] | None = None,
+    wave_timeout_s: float | None = None,
 ) -> Answers:
-    """Call the chosen providers, then fallbacks for each failure, until enough answered."""
+    """Call the chosen providers, then fallbacks for each failure, until enough answered.
+
+    With `wave_timeout_s`, a wave stops waiting after that long: calls still running are
+    cancelled and recorded as timeouts (a consensus goes ahead with whoever answered).
+    """
     queue = decision.chosen + decision.fallbacks
     wanted = len(decision.chosen)
     calls: list[CallRecord] = []
@@ -138,6 +151,36 @@ async def gather_answers(
                 responses.append(response)
         wave += 1
     return Answers(calls, responses, latency_ms)
+
+
+async def _wave(
+    guards: list[ProviderGuard],
+    names: list[str],
+    request_for: Callable[[str], ModelRequest],
+    context_for: Callable[[str], CallContext],
+    wave: int,
+    on_answer: Callable[[ModelResponse], None] | None,
+    timeout_s: float | None,
+) -> list[tuple[CallRecord, ModelResponse | None]]:
+    contexts = [context_for(name) for name in names]
+    start_ns = time.time_ns()
+    tasks = [
+        asyncio.ensure_future(call_provider(g, request_for(n), c, wave, on_answer))
+        for g, n, c in zip(guards, names, contexts, strict=True)
+    ]
+    if timeout_s is None:
+        return list(await asyncio.gather(*tasks))
+    await asyncio.wait(tasks, timeout=timeout_s)
+    results = []
+    for task, name, context in zip(tasks, names, contexts, strict=True):
+        if task.done():
+            results.append(task.result())
+            continue
+        task.cancel()
+        error = ProviderTimeout(f"no answer within the consensus timeout of {timeout_s:g} s", provider=name)
+        results.append((failure_record(name, error, context, start_ns, timeout_s * 1000.0, wave), None))
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return results
 
 
 def new_context(attempt_timeout_s: float, deadline: float, run_budget=None) -> CallContext:

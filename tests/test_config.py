@@ -114,7 +114,8 @@ def test_unknown_strategy_names_the_available_ones(tracking):
     with pytest.raises(ConfigError, match=r"routing\.default_strategy is 'magic'; available: rules"):
         Orchestra({"routing": {"default_strategy": "magic"}}, tracking=tracking)
     with pytest.raises(
-        ConfigError, match=r"consensus\.default_strategy is 'telepathy'; available strategies: lexical"
+        ConfigError,
+        match=r"default_strategy is 'telepathy'; available strategies: confidence, lexical, similarity, vot",
     ):
         Orchestra({"consensus": {"default_strategy": "telepathy"}}, tracking=tracking)
 

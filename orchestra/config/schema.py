@@ -138,11 +138,22 @@ class RoutingSettings(_Section):
 
 
 class ConsensusSettings(_Section):
+    """Which strategy per task type, its options, and what happens when answers disagree.
+
+    Below `similarity_threshold` (agreement) or `confidence_threshold` an outcome is flagged
+    `low_agreement`; `low_agreement_policy` then returns it flagged (`flag`), asks
+    `extra_providers` more providers and decides again (`ask_more`), or raises `ConsensusNotReached`.
+    `timeout_s` bounds the wait for answers; fewer than two in time raises `ConsensusTimeout`.
+    """
+
     default_strategy: str = "lexical"
     similarity_threshold: float = Field(default=0.8, ge=0.0, le=1.0)
     confidence_threshold: float = Field(default=0.7, ge=0.0, le=1.0)
     strategies: dict[str, dict[str, Any]] = Field(default_factory=dict)
     per_task_type: dict[str, str] = Field(default_factory=dict)
+    low_agreement_policy: Literal["flag", "ask_more", "raise"] = "flag"
+    extra_providers: int = Field(default=1, ge=1)
+    timeout_s: float | None = Field(default=None, gt=0)
 
 
 class ImprovementSettings(_Section):

@@ -1,13 +1,22 @@
 """Consensus: strategies that pick one answer from several, and their registry."""
 
 from orchestra.consensus.base import ConsensusOutcome, ConsensusStrategy
+from orchestra.consensus.confidence import ConfidenceConsensus
+from orchestra.consensus.embeddings import EmbeddingSpec
 from orchestra.consensus.lexical import LexicalConsensus, MedoidConsensus
 from orchestra.consensus.manager import ConsensusManager
+from orchestra.consensus.similarity import SimilarityConsensus
+from orchestra.consensus.voting import VotingConsensus, normalise_short_answer
 
 __all__ = [
+    "ConfidenceConsensus",
     "ConsensusManager",
     "ConsensusOutcome",
     "ConsensusStrategy",
+    "EmbeddingSpec",
     "LexicalConsensus",
     "MedoidConsensus",
+    "SimilarityConsensus",
+    "VotingConsensus",
+    "normalise_short_answer",
 ]

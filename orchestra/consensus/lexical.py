@@ -62,7 +62,15 @@ class MedoidConsensus(ConsensusStrategy):
     def similarity(self, texts: list[str]) -> np.ndarray:
         raise NotImplementedError
 
-    def outcome(self, responses: list[ModelResponse]) -> ConsensusOutcome:
+    async def similarity_matrix(self, texts: list[str]) -> np.ndarray:
+        """The pairwise similarity; strategies with slow models override this to run off the loop."""
+        return self.similarity(texts)
+
+    def details(self) -> dict[str, Any]:
+        """Extra facts for the outcome (e.g. which embedding backend was used)."""
+        return {}
+
+    def outcome(self, responses: list[ModelResponse], matrix: np.ndarray | None = None) -> ConsensusOutcome:
         if not responses:
             raise ConsensusError("consensus needs at least one response")
         providers = [r.provider for r in responses]
@@ -70,7 +78,8 @@ class MedoidConsensus(ConsensusStrategy):
             return ConsensusOutcome(
                 self.name, 0, providers[0], 1.0, 1.0, providers, [1.0], [[1.0]], providers
             )
-        matrix = self.similarity([r.content for r in responses])
+        if matrix is None:
+            matrix = self.similarity([r.content for r in responses])
         n = len(responses)
         off_diagonal = matrix - np.diag(np.diag(matrix))
         mean_to_others = np.round(off_diagonal.sum(axis=1) / (n - 1), 9)
@@ -91,12 +100,14 @@ class MedoidConsensus(ConsensusStrategy):
             similarity=[[round(float(v), 6) for v in row] for row in matrix],
             agreeing_providers=agreeing,
             low_agreement=agreement < self.similarity_threshold or confidence < self.confidence_threshold,
+            details=self.details(),
         )
 
     async def find_consensus(
         self, responses: list[ModelResponse], task_context: dict[str, Any]
     ) -> ModelResponse:
-        result = self.outcome(responses)
+        matrix = await self.similarity_matrix([r.content for r in responses]) if len(responses) > 1 else None
+        result = self.outcome(responses, matrix)
         return self.with_outcome(responses[result.chosen_index], result)
 
     def calculate_confidence(self, responses: list[ModelResponse]) -> float:

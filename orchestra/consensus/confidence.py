@@ -1,0 +1,83 @@
+"""Confidence consensus: the answer with the highest confidence.
+
+Confidence, in this order of preference (the first that every answer has is used):
+1. the provider's own, from logprobs (`ModelResponse.confidence_score`);
+2. agreement with the other answers (mean similarity to them);
+3. the provider's historical quality (`provider_quality`, e.g. its mean judge score).
+Ties go to the answer that came first in the routing order.
+
+    strategy = ConfidenceConsensus(provider_quality={"gpt-4": 0.19, "gemini-pro": 0.20})
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from orchestra.consensus.base import ConsensusOutcome, ConsensusStrategy
+from orchestra.consensus.lexical import MedoidConsensus, tfidf_similarity
+from orchestra.errors import ConsensusError
+from orchestra.types import ModelResponse
+
+
+class ConfidenceConsensus(ConsensusStrategy):
+    name = "confidence"
+
+    def __init__(
+        self,
+        *,
+        provider_quality: dict[str, float] | None = None,
+        similarity: MedoidConsensus | None = None,
+        confidence_threshold: float = 0.7,
+    ) -> None:
+        self.provider_quality = dict(provider_quality or {})
+        self.similarity = similarity
+        self.confidence_threshold = confidence_threshold
+
+    async def scores(self, responses: list[ModelResponse]) -> tuple[list[float], str, np.ndarray | None]:
+        if all(r.confidence_score is not None for r in responses):
+            return [float(r.confidence_score) for r in responses], "logprobs", None
+        if len(responses) > 1:
+            texts = [r.content for r in responses]
+            matrix = (
+                await self.similarity.similarity_matrix(texts) if self.similarity else tfidf_similarity(texts)
+            )
+            off_diagonal = matrix - np.diag(np.diag(matrix))
+            return [float(s) for s in off_diagonal.sum(axis=1) / (len(responses) - 1)], "agreement", matrix
+        if all(r.provider in self.provider_quality for r in responses):
+            return [self.provider_quality[r.provider] for r in responses], "historical_quality", None
+        return [1.0 for _ in responses], "none", None
+
+    async def find_consensus(
+        self, responses: list[ModelResponse], task_context: dict[str, Any]
+    ) -> ModelResponse:
+        if not responses:
+            raise ConsensusError("confidence consensus needs at least one response")
+        scores, source, matrix = await self.scores(responses)
+        rounded = np.round(scores, 9)
+        chosen = int(np.argmax(rounded))  # first maximum: the tie rule
+        providers = [r.provider for r in responses]
+        agreement = (
+            float((matrix.sum() - np.trace(matrix)) / (len(responses) * (len(responses) - 1)))
+            if matrix is not None
+            else float(np.mean(scores))
+        )
+        outcome = ConsensusOutcome(
+            method=self.name,
+            chosen_index=chosen,
+            chosen_provider=providers[chosen],
+            confidence=float(scores[chosen]),
+            agreement=agreement,
+            providers=providers,
+            scores=[round(float(s), 6) for s in scores],
+            similarity=[] if matrix is None else [[round(float(v), 6) for v in row] for row in matrix],
+            agreeing_providers=[providers[chosen]],
+            low_agreement=float(scores[chosen]) < self.confidence_threshold,
+            details={"confidence_source": source},
+        )
+        return self.with_outcome(responses[chosen], outcome)
+
+    def calculate_confidence(self, responses: list[ModelResponse]) -> float:
+        known = [r.confidence_score for r in responses if r.confidence_score is not None]
+        return float(max(known)) if known else 0.0

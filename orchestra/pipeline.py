@@ -97,17 +97,25 @@ def failure_record(
 
 
 async def call_provider(
-    guard: ProviderGuard, request: ModelRequest, context: CallContext, wave: int
+    guard: ProviderGuard,
+    request: ModelRequest,
+    context: CallContext,
+    wave: int,
+    on_answer: Callable[[ModelResponse], None] | None = None,
 ) -> tuple[CallRecord, ModelResponse | None]:
-    """One call through the provider's guard, never raising: failures become a `CallRecord`."""
+    """One call through the provider's guard, never raising: failures become a `CallRecord`.
+
+    `on_answer` sees each answer the moment it arrives (consensus starts embedding it then).
+    """
     start_ns = time.time_ns()
     started = time.perf_counter()
     try:
         response = await guard.call(request, context)
     except Exception as err:
-        return failure_record(
-            guard.name, err, context, start_ns, (time.perf_counter() - started) * 1000.0, wave
-        ), None
+        elapsed_ms = (time.perf_counter() - started) * 1000.0
+        return failure_record(guard.name, err, context, start_ns, elapsed_ms, wave), None
+    if on_answer is not None:
+        on_answer(response)
     return success_record(guard, response, context, start_ns, wave), response
 
 
@@ -135,15 +143,12 @@ async def gather_answers(
         batch = queue[position : position + wanted - len(responses)]
         position += len(batch)
         guards = [guard_for(name) for name in batch]
-        if len(guards) == 1:
-            results = [await call_provider(guards[0], request_for(batch[0]), context_for(batch[0]), wave)]
+        if len(guards) == 1 and wave_timeout_s is None:
+            results = [
+                await call_provider(guards[0], request_for(batch[0]), context_for(batch[0]), wave, on_answer)
+            ]
         else:
-            results = await asyncio.gather(
-                *(
-                    call_provider(g, request_for(n), context_for(n), wave)
-                    for g, n in zip(guards, batch, strict=True)
-                )
-            )
+            results = await _wave(guards, batch, request_for, context_for, wave, on_answer, wave_timeout_s)
         latency_ms += max(call.latency_ms for call, _ in results)
         for call, response in results:
             calls.append(call)

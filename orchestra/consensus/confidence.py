@@ -1,9 +1,9 @@
 """Confidence consensus: the answer with the highest confidence.
 
-Confidence, in this order of preference (the first that every answer has is used):
-1. the provider's own, from logprobs (`ModelResponse.confidence_score`);
-2. agreement with the other answers (mean similarity to them);
-3. the provider's historical quality (`provider_quality`, e.g. its mean judge score).
+Confidence comes from the first source, in `order`, that every answer has (default order):
+1. `logprobs`: the provider's own, from logprobs (`ModelResponse.confidence_score`);
+2. `agreement`: agreement with the other answers (mean similarity to them; needs two answers);
+3. `historical_quality`: the provider's past quality (`provider_quality`, e.g. mean judge score).
 Ties go to the answer that came first in the routing order.
 
     strategy = ConfidenceConsensus(provider_quality={"gpt-4": 0.19, "gemini-pro": 0.20})
@@ -20,6 +20,8 @@ from orchestra.consensus.lexical import MedoidConsensus, tfidf_similarity
 from orchestra.errors import ConsensusError
 from orchestra.types import ModelResponse
 
+SOURCES = ("logprobs", "agreement", "historical_quality")
+
 
 class ConfidenceConsensus(ConsensusStrategy):
     name = "confidence"
@@ -30,23 +32,28 @@ class ConfidenceConsensus(ConsensusStrategy):
         provider_quality: dict[str, float] | None = None,
         similarity: MedoidConsensus | None = None,
         confidence_threshold: float = 0.7,
+        order: tuple[str, ...] = ("logprobs", "agreement", "historical_quality"),
     ) -> None:
+        unknown = set(order) - set(SOURCES)
+        if unknown:
+            raise ValueError(f"unknown confidence sources {sorted(unknown)}; available: {', '.join(SOURCES)}")
+        self.order = tuple(order)
         self.provider_quality = dict(provider_quality or {})
         self.similarity = similarity
         self.confidence_threshold = confidence_threshold
 
     async def scores(self, responses: list[ModelResponse]) -> tuple[list[float], str, np.ndarray | None]:
-        if all(r.confidence_score is not None for r in responses):
-            return [float(r.confidence_score) for r in responses], "logprobs", None
-        if len(responses) > 1:
-            texts = [r.content for r in responses]
-            matrix = (
-                await self.similarity.similarity_matrix(texts) if self.similarity else tfidf_similarity(texts)
-            )
-            off_diagonal = matrix - np.diag(np.diag(matrix))
-            return [float(s) for s in off_diagonal.sum(axis=1) / (len(responses) - 1)], "agreement", matrix
-        if all(r.provider in self.provider_quality for r in responses):
-            return [self.provider_quality[r.provider] for r in responses], "historical_quality", None
+        for source in self.order:
+            if source == "logprobs" and all(r.confidence_score is not None for r in responses):
+                return [float(r.confidence_score) for r in responses], source, None
+            if source == "agreement" and len(responses) > 1:
+                texts = [r.content for r in responses]
+                similarity = self.similarity
+                matrix = await similarity.similarity_matrix(texts) if similarity else tfidf_similarity(texts)
+                off_diagonal = matrix - np.diag(np.diag(matrix))
+                return [float(s) for s in off_diagonal.sum(axis=1) / (len(responses) - 1)], source, matrix
+            if source == "historical_quality" and all(r.provider in self.provider_quality for r in responses):
+                return [self.provider_quality[r.provider] for r in responses], source, None
         return [1.0 for _ in responses], "none", None
 
     async def find_consensus(

@@ -241,7 +241,11 @@ async def test_low_agreement_asks_more_providers(make_orchestra):
     orch = make_orchestra(
         {n: FunctionConnector(n, lambda r, t=t: t) for n, t in texts.items()},
         rules=[{"providers": ["a", "b"], "require_consensus": True}],
-        consensus={"low_agreement_policy": "ask_more", "similarity_threshold": 0.3, "confidence_threshold": 0.3},
+        consensus={
+            "low_agreement_policy": "ask_more",
+            "similarity_threshold": 0.3,
+            "confidence_threshold": 0.3,
+        },
     )
     result = await orch.process_request("q", user_id="u1")
     metadata = result["metadata"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import logging
 import os
 import time
 import uuid
@@ -16,6 +17,7 @@ import weakref
 from collections.abc import AsyncGenerator, Callable
 from contextvars import ContextVar
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -42,16 +44,20 @@ from orchestra.resilience.budget import Budget
 from orchestra.resilience.factory import build_guard
 from orchestra.resilience.guard import CallContext, ProviderGuard
 from orchestra.routing.decision import RoutingDecision
+from orchestra.routing.factory import build_evaluators
+from orchestra.routing.history import PerformanceHistory
 from orchestra.routing.router import TaskRouter
 from orchestra.streaming import StreamingResponse
 from orchestra.sync import run_sync
 from orchestra.tracking.params import settings_params
+from orchestra.tracking.reader import load_request_tables
 from orchestra.tracking.records import RequestRecord
 from orchestra.tracking.redact import SECRETS
 from orchestra.tracking.settings import TrackingSettings, load_tracking_settings
 from orchestra.tracking.tracker import RunHandle, Tracker
 from orchestra.types import ModelProvider, ModelRequest, TaskComplexity
 
+logger = logging.getLogger("orchestra")
 _CURRENT_RUN: ContextVar[RunHandle | None] = ContextVar("orchestra_current_run", default=None)
 
 
@@ -90,11 +96,18 @@ class Orchestra:
                 SECRETS.register(provider.api_key.get_secret_value())
             self.model_registry.register_connector(name, build_connector(name, provider, context))
         self.datasets = context.datasets
-        self.task_router = TaskRouter(self.settings.routing, provider_names=self.model_registry.names)
+        self.task_router = TaskRouter(
+            self.settings.routing, provider_names=self.model_registry.names, seed=self.settings.framework.seed
+        )
+        for task_type, evaluator in build_evaluators(
+            self.settings.routing, self.model_registry.get, self.settings.resolve_path
+        ).items():
+            self.task_router.register_evaluator(task_type, evaluator)
         self.consensus_manager = ConsensusManager(self.settings.consensus, self.settings.resolve_path)
         self.consensus_manager.check_configured()
         self.tracker = tracker or Tracker(self.tracking_settings)
         self._owns_tracker = tracker is None
+        self._load_history()
         self._session_run: RunHandle | None = None
         self.last_record: RequestRecord | None = None
         self.cache = _response_cache(self.settings)
@@ -113,6 +126,23 @@ class Orchestra:
     async def add_model_provider(self, provider: str | ModelProvider, connector: BaseModelConnector) -> None:
         """Register `connector` under the name `provider` (replacing one of that name)."""
         self.model_registry.register_connector(provider, connector)
+
+    def _load_history(self) -> None:
+        """Warm history-based routing with what earlier runs logged (routing.performance.load_history)."""
+        routing = self.settings.routing
+        if routing.default_strategy not in ("performance_based", "cost_aware"):
+            return
+        if not (routing.performance.load_history and self.tracking_settings.enabled):
+            return
+        window = routing.performance.window_hours
+        since = None if window is None else datetime.now(UTC) - timedelta(hours=window)
+        try:
+            logged = load_request_tables(self.tracking_settings, since=since)
+        except Exception as err:  # no history is a cold start, not a failure
+            logger.warning("could not load routing history from the tracking store: %s", err)
+            return
+        if logged.height:
+            self.task_router.history.merge(PerformanceHistory.from_frame(logged))
 
     def guard_for(self, name: str) -> ProviderGuard:
         """The resilience guard around provider `name` (rebuilt if its connector was replaced)."""
@@ -332,6 +362,8 @@ class Orchestra:
     ) -> None:
         record.end_ns = time.time_ns()
         record.processing_time_ms = (time.perf_counter() - started) * 1000.0
+        if record.calls:
+            self.task_router.observe(record)
         if error is not None:
             record.status = "error"
             record.error_type = type(error).__name__

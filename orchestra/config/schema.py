@@ -130,11 +130,49 @@ class RoutingRule(_Section):
         return self.task_type in (ANY, "*", task_type) and self.complexity in (ANY, complexity)
 
 
+class RoutingWeights(_Section):
+    quality: float = 1.0
+    cost: float = 0.2
+    latency: float = 0.1
+
+
+class PerformanceRoutingSettings(_Section):
+    """History-based routing: decay, window, trust threshold, exploration, score weights."""
+
+    window_hours: float | None = Field(default=168.0, gt=0)
+    half_life_hours: float | None = Field(default=24.0, gt=0)
+    min_samples: int = Field(default=20, ge=1)
+    exploration: Literal["thompson", "epsilon_greedy", "none"] = "thompson"
+    epsilon: float = Field(default=0.1, ge=0.0, le=1.0)
+    weights: RoutingWeights = Field(default_factory=RoutingWeights)
+    load_history: bool = True
+
+
+class CostAwareSettings(_Section):
+    target_quality: float = Field(default=0.5, ge=0.0, le=1.0)
+    min_samples: int = Field(default=20, ge=1)
+
+
+class EvaluatorSettings(_Section):
+    """A complexity evaluator for a task type: heuristic, embedding (kNN on labelled `examples`,
+    a CSV/parquet with prompt and complexity columns), llm (graded by `provider`), or the name of
+    one installed through the `orchestra.complexity_evaluators` entry-point group."""
+
+    type: str = "heuristic"
+    examples: str | None = None
+    k: int = Field(default=7, ge=1)
+    provider: str | None = None
+    simple_below: float = Field(default=0.35, ge=0.0, le=1.0)
+
+
 class RoutingSettings(_Section):
     default_strategy: str = "rules"
     complexity_threshold: float = Field(default=0.7, ge=0.0, le=1.0)
     require_consensus_for_complex: bool = False
     rules: list[RoutingRule] = Field(default_factory=list)
+    performance: PerformanceRoutingSettings = Field(default_factory=PerformanceRoutingSettings)
+    cost_aware: CostAwareSettings = Field(default_factory=CostAwareSettings)
+    evaluators: dict[str, EvaluatorSettings] = Field(default_factory=dict)
 
 
 class ConsensusSettings(_Section):

@@ -1,25 +1,47 @@
-"""The task router: complexity evaluation, then a routing strategy picks the providers.
+"""The task router: complexity evaluation, the first matching rule, then a routing strategy.
 
-router = TaskRouter(settings.routing, provider_names=lambda: ["gpt-4", "claude"])
-decision = await router.evaluate_and_route("Prove that ...", "math")
+The matched rule decides which providers are allowed and whether consensus is required; the
+strategy (`routing.default_strategy`) ranks the allowed ones. The call's overrides
+(`complexity_override`, `require_consensus`, `min_providers`) win over both.
+
+    router = TaskRouter(settings.routing, provider_names=lambda: ["gpt-4", "claude"])
+    decision = await router.evaluate_and_route("Prove that ...", "math")
+    decision.chosen, decision.propensities
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import numpy as np
+
 from orchestra.config.schema import RoutingRule, RoutingSettings
 from orchestra.errors import ConfigError, InvalidRequest, NoRouteFound
+from orchestra.plugins import GROUPS, discover
 from orchestra.routing.complexity import (
     ComplexityAssessment,
     ComplexityEvaluator,
     HeuristicComplexityEvaluator,
 )
 from orchestra.routing.decision import RoutingDecision
+from orchestra.routing.history import PerformanceHistory
+from orchestra.routing.strategies import (
+    CostAwareStrategy,
+    LearnedPolicy,
+    LearnedStrategy,
+    PerformanceStrategy,
+    RandomStrategy,
+    RouteContext,
+    RoutingStrategy,
+    RulesStrategy,
+    Weights,
+)
+from orchestra.tracking.records import RequestRecord
 from orchestra.types import TaskComplexity
 
-STRATEGIES = ("rules",)
+_CLASS_SCORE = {"simple": 0.0, "medium": 0.5, "complex": 1.0}
 
 
 class TaskRouter:
@@ -30,27 +52,72 @@ class TaskRouter:
         settings: RoutingSettings,
         provider_names: Callable[[], list[str]],
         default_evaluator: ComplexityEvaluator | None = None,
+        *,
+        seed: int = 0,
+        history: PerformanceHistory | None = None,
     ) -> None:
-        if settings.default_strategy not in STRATEGIES:
-            raise ConfigError(
-                f"routing.default_strategy is {settings.default_strategy!r}; "
-                f"available: {', '.join(STRATEGIES)}"
-            )
         self.settings = settings
         self.rules: list[RoutingRule] = list(settings.rules)
+        self.seed = seed
         self._provider_names = provider_names
         self._default_evaluator = default_evaluator or HeuristicComplexityEvaluator(
             complex_from=settings.complexity_threshold
         )
         self._evaluators: dict[str, ComplexityEvaluator] = {}
+        performance = settings.performance
+        self.history = history or PerformanceHistory(
+            half_life_hours=performance.half_life_hours, window_hours=performance.window_hours
+        )
+        self.strategies: dict[str, RoutingStrategy] = {
+            "rules": RulesStrategy(),
+            "random": RandomStrategy(),
+            "performance_based": PerformanceStrategy(
+                self.history,
+                weights=Weights(**performance.weights.model_dump()),
+                exploration=performance.exploration,
+                epsilon=performance.epsilon,
+                min_samples=performance.min_samples,
+            ),
+            "cost_aware": CostAwareStrategy(
+                self.history,
+                target_quality=settings.cost_aware.target_quality,
+                min_samples=settings.cost_aware.min_samples,
+            ),
+            "learned": LearnedStrategy(),
+        }
+        plugins, self.plugin_errors = discover(GROUPS["routers"], RoutingStrategy)
+        self.strategies.update(plugins)
+        if settings.default_strategy not in self.strategies:
+            raise ConfigError(
+                f"routing.default_strategy is {settings.default_strategy!r}; "
+                f"available: {', '.join(sorted(self.strategies))}"
+            )
+        self._occurrences: dict[str, int] = {}
+
+    @property
+    def strategy(self) -> RoutingStrategy:
+        return self.strategies[self.settings.default_strategy]
 
     def register_evaluator(self, task_type: str, evaluator: ComplexityEvaluator) -> None:
         """Use `evaluator` for prompts of `task_type`."""
         self._evaluators[task_type] = evaluator
 
+    def register_strategy(self, name: str, strategy: RoutingStrategy) -> None:
+        self.strategies[name] = strategy
+
+    def set_learned_policy(self, policy: LearnedPolicy) -> None:
+        """The policy the `learned` strategy asks (fitted on logged data)."""
+        learned = self.strategies["learned"]
+        assert isinstance(learned, LearnedStrategy)
+        learned.policy = policy
+
     def add_routing_rule(self, rule: RoutingRule | Mapping[str, Any]) -> None:
         """Append a rule (rules are matched in order; the first match wins)."""
         self.rules.append(rule if isinstance(rule, RoutingRule) else RoutingRule.model_validate(rule))
+
+    def observe(self, record: RequestRecord) -> None:
+        """Learn from a finished request (performance-based and cost-aware routing use it)."""
+        self.history.observe(record)
 
     def evaluator_for(self, task_type: str) -> ComplexityEvaluator:
         return self._evaluators.get(task_type, self._default_evaluator)
@@ -60,8 +127,7 @@ class TaskRouter:
     ) -> ComplexityAssessment:
         if override is not None:
             complexity = TaskComplexity(override)
-            score = {"simple": 0.0, "medium": 0.5, "complex": 1.0}[complexity.value]
-            return ComplexityAssessment(complexity, score, "override")
+            return ComplexityAssessment(complexity, _CLASS_SCORE[complexity.value], "override")
         return await self.evaluator_for(task_type).assess(prompt)
 
     async def evaluate_and_route(
@@ -73,7 +139,7 @@ class TaskRouter:
         require_consensus: bool | None = None,
         min_providers: int = 1,
     ) -> RoutingDecision:
-        """Assess complexity, match the first rule, then apply the call's overrides."""
+        """Assess complexity, match the first rule, apply the call's overrides, rank by strategy."""
         assessment = await self.assess(prompt, task_type, complexity_override)
         configured = self._provider_names()
         rule_index, rule = self._match(task_type, assessment.complexity)
@@ -85,7 +151,7 @@ class TaskRouter:
                     f"task_type 'any' as a default (rules cover task types: "
                     f"{sorted({r.task_type for r in self.rules})})"
                 )
-            listed, consensus, reason = configured, False, "no routing rules configured: configured order"
+            listed, consensus, reason = configured, False, "no routing rules: every configured provider"
         else:
             listed = list(rule.providers)
             consensus = rule.require_consensus
@@ -115,23 +181,36 @@ class TaskRouter:
         wanted = min(len(pool), max(min_providers, len(pool) if consensus else 1))
         if consensus and wanted < 2:
             reason += "; only one provider available, so no consensus"
-        chosen, fallbacks = pool[:wanted], pool[wanted:]
-        considered = pool + [p for p in configured if p not in pool]
+        context = RouteContext(
+            prompt, task_type, assessment.complexity, pool, wanted, self._rng(prompt, task_type)
+        )
+        choice = self.strategy.choose(context)
+        reason += f"; {self.settings.default_strategy}: {choice.reason}"
+        outside = [p for p in configured if p not in pool]
         return RoutingDecision(
             task_type=task_type,
             complexity=assessment.complexity,
             complexity_score=assessment.score,
-            strategy="rules",
-            chosen=chosen,
-            fallbacks=fallbacks,
+            strategy=self.settings.default_strategy,
+            chosen=choice.ranked[:wanted],
+            fallbacks=choice.ranked[wanted:],
             require_consensus=consensus,
             min_providers=min_providers,
             reason=reason,
-            candidate_scores={p: (1.0 if p in pool else 0.0) for p in considered},
-            propensities={p: (1.0 if p in chosen else 0.0) for p in considered},
+            candidate_scores={**choice.scores, **dict.fromkeys(outside, 0.0)},
+            propensities={**choice.propensities, **dict.fromkeys(outside, 0.0)},
             rule_index=rule_index,
             evaluator=assessment.evaluator,
         )
+
+    def _rng(self, prompt: str, task_type: str) -> np.random.Generator:
+        """A generator seeded by (seed, prompt, how often this prompt was routed): reproducible
+        for a fixed seed however concurrent requests interleave."""
+        digest = hashlib.sha256(f"{task_type}\x1f{prompt}".encode()).digest()
+        key = digest.hex()
+        occurrence = self._occurrences.get(key, 0)
+        self._occurrences[key] = occurrence + 1
+        return np.random.default_rng([self.seed, int.from_bytes(digest[:8], "big"), occurrence])
 
     def _match(self, task_type: str, complexity: TaskComplexity) -> tuple[int | None, RoutingRule | None]:
         for index, rule in enumerate(self.rules):

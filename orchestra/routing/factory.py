@@ -1,0 +1,60 @@
+"""Complexity evaluators per task type, built from `routing.evaluators` in config.
+
+routing:
+  evaluators:
+    support: {type: embedding, examples: data/support_labels.csv, k: 7}
+    code_review: {type: llm, provider: mistral-7b}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from orchestra.config.schema import RoutingSettings
+from orchestra.errors import ConfigError
+from orchestra.plugins import GROUPS, discover
+from orchestra.providers.base import BaseModelConnector
+from orchestra.routing.complexity import ComplexityEvaluator, HeuristicComplexityEvaluator
+from orchestra.routing.evaluators import EmbeddingComplexityEvaluator, LLMComplexityEvaluator
+
+BUILT_IN = ("heuristic", "embedding", "llm")
+
+
+def build_evaluators(
+    settings: RoutingSettings,
+    connector: Callable[[str], BaseModelConnector],
+    resolve_path: Callable[[str], Path],
+) -> dict[str, ComplexityEvaluator]:
+    """task type -> evaluator, for every task type configured under `routing.evaluators`."""
+    plugins, _ = discover(GROUPS["evaluators"], ComplexityEvaluator) if settings.evaluators else ({}, [])
+    evaluators: dict[str, ComplexityEvaluator] = {}
+    for task_type, spec in settings.evaluators.items():
+        key = f"routing.evaluators.{task_type}"
+        heuristic = HeuristicComplexityEvaluator(
+            simple_below=spec.simple_below, complex_from=settings.complexity_threshold
+        )
+        if spec.type == "heuristic":
+            evaluators[task_type] = heuristic
+        elif spec.type == "embedding":
+            if not spec.examples:
+                raise ConfigError(f"{key}: an embedding evaluator needs examples (a labelled CSV or parquet)")
+            evaluators[task_type] = EmbeddingComplexityEvaluator.fit(
+                str(resolve_path(spec.examples)),
+                k=spec.k,
+                simple_below=spec.simple_below,
+                complex_from=settings.complexity_threshold,
+            )
+        elif spec.type == "llm":
+            if not spec.provider:
+                raise ConfigError(f"{key}: an llm evaluator needs provider (the model that grades)")
+            grader = spec.provider
+            evaluators[task_type] = LLMComplexityEvaluator(
+                lambda name=grader: connector(name), fallback=heuristic
+            )
+        elif spec.type in plugins:
+            evaluators[task_type] = plugins[spec.type]
+        else:
+            available = ", ".join([*BUILT_IN, *sorted(plugins)])
+            raise ConfigError(f"{key}.type is {spec.type!r}; available: {available}")
+    return evaluators

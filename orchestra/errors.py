@@ -161,6 +161,10 @@ class StreamClosed(OrchestraError):
     """A streamed answer was closed by its consumer before it ended (logged as incomplete)."""
 
 
+class AnalysisError(OrchestraError):
+    """The data cannot support the requested analysis (too few rows, missing columns, bad values)."""
+
+
 class TrackingStoreError(OrchestraError):
     """The MLflow tracking store could not be reached or written."""
 

@@ -37,3 +37,62 @@ def win_rate(scores: Iterable[float | None], alpha: float = 0.05) -> WinRate:
         return WinRate(mean, mean, mean, int(values.size))
     low, high = DescrStatsW(values).tconfint_mean(alpha=alpha)
     return WinRate(mean, float(low) * 100.0, float(high) * 100.0, int(values.size))
+
+
+@dataclass(frozen=True)
+class LengthControlledWinRate:
+    """The raw win rate, and the win rate the judge would give at equal answer lengths."""
+
+    raw: WinRate
+    percent: float
+    low: float
+    high: float
+    length_coefficient: float
+    length_p_value: float
+
+    def __str__(self) -> str:
+        return (
+            f"length-controlled {self.percent:5.2f}% [{self.low:5.2f}, {self.high:5.2f}] "
+            f"(raw {self.raw}; length effect {self.length_coefficient:+.3f}, p={self.length_p_value:.2g})"
+        )
+
+
+def length_controlled_win_rate(
+    scores: Iterable[float | None],
+    lengths: Iterable[float],
+    reference_lengths: Iterable[float],
+    alpha: float = 0.05,
+) -> LengthControlledWinRate:
+    """Win rate at zero length difference, from a logistic regression of the win score on
+    tanh(length difference / its standard deviation) (the length term of AlpacaEval's
+    length-controlled win rate, Dubois et al. 2024, without its instruction terms).
+
+    Rows without a label are dropped; fractional scores (draws = 0.5) are fitted as proportions.
+    """
+    import statsmodels.api as sm
+    from scipy.special import expit
+
+    table = np.array(
+        [
+            (s, n, r)
+            for s, n, r in zip(scores, lengths, reference_lengths, strict=True)
+            if s is not None and not math.isnan(s)
+        ],
+        dtype=float,
+    )
+    if len(table) < 3:
+        raise ValueError("a length-controlled win rate needs at least three labelled answers")
+    y, delta = table[:, 0], table[:, 1] - table[:, 2]
+    spread = delta.std()
+    x = np.tanh(delta / spread) if spread > 0 else np.zeros_like(delta)
+    design = sm.add_constant(x, has_constant="add")
+    fit = sm.GLM(y, design, family=sm.families.Binomial()).fit()
+    intercept_low, intercept_high = fit.conf_int(alpha=alpha)[0]
+    return LengthControlledWinRate(
+        raw=win_rate(y, alpha=alpha),
+        percent=float(expit(fit.params[0]) * 100),
+        low=float(expit(intercept_low) * 100),
+        high=float(expit(intercept_high) * 100),
+        length_coefficient=float(fit.params[1]),
+        length_p_value=float(fit.pvalues[1]),
+    )

@@ -1,0 +1,151 @@
+"""Binary metrics (success, win): two-proportion z-test, chi-square, Fisher's exact; McNemar for
+paired designs. statsmodels and scipy underneath.
+
+    two_proportion_z(success_a, success_b)   # arrays of 0/1 (or booleans)
+    mcnemar(success_a, success_b)            # the same prompts in both arms
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy import stats
+from statsmodels.stats.contingency_tables import mcnemar as sm_mcnemar
+from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest
+
+from orchestra.analysis.ab._data import NanPolicy, binary, need, pairs, values
+from orchestra.analysis.ab.means import _names
+from orchestra.analysis.ab.result import TestResult
+
+
+def _counts(a: Any, b: Any, nan_policy: NanPolicy) -> tuple[int, int, int, int, dict]:
+    x, dropped_a = values(a, "arm A", nan_policy)
+    y, dropped_b = values(b, "arm B", nan_policy)
+    binary(x, "arm A"), binary(y, "arm B")
+    need(min(x.size, y.size), 1, "a test of proportions")
+    return int(x.sum()), x.size, int(y.sum()), y.size, {"dropped_a": dropped_a, "dropped_b": dropped_b}
+
+
+def _difference_interval(s_a: int, n_a: int, s_b: int, n_b: int, confidence: float) -> tuple[float, float]:
+    low, high = confint_proportions_2indep(s_b, n_b, s_a, n_a, method="newcomb", alpha=1 - confidence)
+    return float(low), float(high)
+
+
+def two_proportion_z(
+    a: Any, b: Any, *, confidence: float = 0.95, nan_policy: NanPolicy = "drop", **names: Any
+) -> TestResult:
+    """Pooled two-proportion z-test; Newcombe's hybrid score interval for the difference."""
+    s_a, n_a, s_b, n_b, details = _counts(a, b, nan_policy)
+    pooled = (s_a + s_b) / (n_a + n_b)
+    if pooled in (0.0, 1.0):
+        p = 1.0  # identical, degenerate rates (all failures or all successes): no evidence of a difference
+        details["note"] = "every observation is the same in both arms"
+    else:
+        _, p = proportions_ztest([s_b, s_a], [n_b, n_a])
+    low, high = _difference_interval(s_a, n_a, s_b, n_b, confidence)
+    return TestResult(
+        method="two-proportion z-test",
+        n_a=n_a,
+        n_b=n_b,
+        estimate_a=s_a / n_a,
+        estimate_b=s_b / n_b,
+        effect=s_b / n_b - s_a / n_a,
+        ci_low=low,
+        ci_high=high,
+        p_value=float(p),
+        confidence=confidence,
+        details=details,
+        **_names(names),
+    )
+
+
+def chi_square(
+    a: Any, b: Any, *, confidence: float = 0.95, nan_policy: NanPolicy = "drop", **names: Any
+) -> TestResult:
+    """Pearson's chi-square on the 2x2 table (Yates' continuity correction, as scipy applies it)."""
+    s_a, n_a, s_b, n_b, details = _counts(a, b, nan_policy)
+    table = np.array([[s_a, n_a - s_a], [s_b, n_b - s_b]])
+    if (table.sum(axis=0) == 0).any():
+        p = 1.0
+        details["note"] = "a column of the table is empty: every observation is the same"
+    else:
+        result = stats.chi2_contingency(table)
+        p = float(result.pvalue)
+        details["chi2"] = float(result.statistic)
+    low, high = _difference_interval(s_a, n_a, s_b, n_b, confidence)
+    return TestResult(
+        method="chi-square test",
+        n_a=n_a,
+        n_b=n_b,
+        estimate_a=s_a / n_a,
+        estimate_b=s_b / n_b,
+        effect=s_b / n_b - s_a / n_a,
+        ci_low=low,
+        ci_high=high,
+        p_value=p,
+        confidence=confidence,
+        details=details,
+        **_names(names),
+    )
+
+
+def fisher(
+    a: Any, b: Any, *, confidence: float = 0.95, nan_policy: NanPolicy = "drop", **names: Any
+) -> TestResult:
+    """Fisher's exact test; effect = the conditional odds ratio (odds of success in B over A)."""
+    s_a, n_a, s_b, n_b, details = _counts(a, b, nan_policy)
+    table = np.array([[s_b, n_b - s_b], [s_a, n_a - s_a]])
+    p = float(stats.fisher_exact(table).pvalue)
+    odds = stats.contingency.odds_ratio(table, kind="conditional")
+    interval = odds.confidence_interval(confidence_level=confidence)
+    return TestResult(
+        method="Fisher's exact test",
+        n_a=n_a,
+        n_b=n_b,
+        estimate_a=s_a / n_a,
+        estimate_b=s_b / n_b,
+        effect=float(odds.statistic),
+        ci_low=float(interval.low),
+        ci_high=float(interval.high),
+        p_value=p,
+        effect_kind="odds_ratio",
+        confidence=confidence,
+        details=details,
+        **_names(names),
+    )
+
+
+def mcnemar(
+    a: Any, b: Any, *, confidence: float = 0.95, nan_policy: NanPolicy = "drop", **names: Any
+) -> TestResult:
+    """McNemar's test on paired binary outcomes (exact binomial when fewer than 25 discordant pairs).
+
+    Effect = p(B) - p(A) with the Wald interval for paired proportions (Agresti, 2002, 10.1).
+    """
+    x, y, dropped = pairs(a, b, nan_policy)
+    binary(x, "arm A"), binary(y, "arm B")
+    need(x.size, 1, "McNemar's test")
+    n = x.size
+    only_a = int(((x == 1) & (y == 0)).sum())
+    only_b = int(((x == 0) & (y == 1)).sum())
+    table = np.array([[int(((x == 1) & (y == 1)).sum()), only_a], [only_b, int(((x == 0) & (y == 0)).sum())]])
+    discordant = only_a + only_b
+    p = 1.0 if discordant == 0 else float(sm_mcnemar(table, exact=discordant < 25).pvalue)
+    effect = (only_b - only_a) / n
+    se = np.sqrt(max(discordant - (only_b - only_a) ** 2 / n, 0.0)) / n
+    z = stats.norm.ppf(0.5 + confidence / 2)
+    return TestResult(
+        method="McNemar's test",
+        n_a=n,
+        n_b=n,
+        estimate_a=float(x.mean()),
+        estimate_b=float(y.mean()),
+        effect=float(effect),
+        ci_low=float(effect - z * se),
+        ci_high=float(effect + z * se),
+        p_value=p,
+        confidence=confidence,
+        details={"only_a": only_a, "only_b": only_b, "dropped_pairs": dropped},
+        **_names(names),
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import json
 import logging
 import os
 import time
@@ -21,6 +22,8 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
+
+import polars as pl
 
 from orchestra.answering import add_answers, choose_answer
 from orchestra.cache.base import ResponseCache
@@ -376,6 +379,40 @@ class Orchestra:
     ) -> dict[str, Any]:
         return request_metadata(record, decision, self.tracker.run_id(run), run.run_key)
 
+    # ---- metrics (the seed's API) ---------------------------------------------------------
+
+    async def get_performance_metrics(self, time_window_hours: float = 24) -> dict[str, Any]:
+        """Latency (mean, quantiles), volume, success rate, cost and the best provider, over the
+        window, from everything logged to this experiment (this process's requests included)."""
+        from orchestra.analysis.metrics import performance_metrics
+
+        return performance_metrics(await self._logged_requests(time_window_hours))
+
+    async def get_provider_comparison(self, time_window_hours: float = 24 * 7) -> dict[str, dict[str, Any]]:
+        """Per provider: calls, success rate, latency, cost, quality, answers returned."""
+        from orchestra.analysis.metrics import provider_comparison
+
+        return provider_comparison(await self._logged_requests(time_window_hours))
+
+    async def export_metrics(self, path: str | Path, days: float = 7) -> Path:
+        """The logged requests of the last `days` to JSON, CSV or parquet (by the extension)."""
+        target = Path(path)
+        suffix = target.suffix.lower()
+        if suffix not in (".json", ".csv", ".parquet"):
+            raise InvalidRequest(
+                f"export_metrics writes .json, .csv or .parquet, not {suffix or 'no extension'!r}"
+            )
+        frame = await self._logged_requests(days * 24)
+        await asyncio.to_thread(_write_frame, frame, target)
+        return target
+
+    async def _logged_requests(self, hours: float) -> pl.DataFrame:
+        from orchestra.analysis.requests import load_requests
+
+        await self.flush()
+        since = datetime.now(UTC) - timedelta(hours=hours)
+        return await asyncio.to_thread(load_requests, since=since, tracking=self.tracking_settings)
+
     # ---- lifecycle ------------------------------------------------------------------------
 
     async def flush(self, timeout: float | None = None) -> bool:
@@ -505,3 +542,13 @@ def _response_cache(settings: Settings) -> ResponseCache | None:
     from orchestra.cache.sqlite import SQLiteCache
 
     return SQLiteCache(settings.resolve_path(performance.cache_path))
+
+
+def _write_frame(frame: pl.DataFrame, target: Path) -> None:
+    suffix = target.suffix.lower()
+    if suffix == ".parquet":
+        frame.write_parquet(target)
+    elif suffix == ".csv":
+        frame.with_columns(pl.col(pl.List(pl.String)).list.join("|")).write_csv(target)
+    else:
+        target.write_text(json.dumps(frame.to_dicts(), default=str, indent=1), encoding="utf-8")

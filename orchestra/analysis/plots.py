@@ -97,7 +97,7 @@ def latency_plot(calls: Any, *, provider: str = "provider", latency: str = "late
     names = sorted(str(key[0]) for key in groups)
     data = [groups[(name,)][latency].to_numpy() for name in names]
     figure, axis = plt.subplots(figsize=(7, 0.5 * len(names) + 1.5))
-    axis.boxplot(data, vert=False, tick_labels=names, showfliers=False)
+    axis.boxplot(data, orientation="horizontal", tick_labels=names, showfliers=False)
     for row, values in enumerate(data, start=1):
         jitter = np.random.default_rng(row).uniform(-0.15, 0.15, len(values))
         axis.scatter(values, row + jitter, s=3, alpha=0.3)

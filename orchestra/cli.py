@@ -1,6 +1,9 @@
 """The `orchestra` command.
 
 orchestra demo            # offline: replay recorded outputs under several configurations
+orchestra sweep FILE      # run or resume a sweep of configurations (--dry-run to plan)
+orchestra check           # validate each provider's key and endpoint
+orchestra plugins         # list the plugins installed packages provide
 orchestra ui              # start the MLflow UI on the configured store (loopback)
 """
 
@@ -27,6 +30,13 @@ def main(argv: list[str] | None = None) -> int:
     check = commands.add_parser("check", help="validate each configured provider's key and endpoint")
     check.add_argument("--config", default="config.yaml")
 
+    sweep = commands.add_parser("sweep", help="run (or resume) an experiment sweep: experiments/NAME.yaml")
+    sweep.add_argument("path")
+    sweep.add_argument(
+        "--dry-run", action="store_true", help="print the arms, the calls and the expected cost"
+    )
+    sweep.add_argument("--limit", type=int, default=None, help="only the first N prompts")
+
     ui = commands.add_parser("ui", help="start the MLflow UI on the configured tracking store")
     ui.add_argument("--tracking", default=None, help="mlflow.yaml (default: ./mlflow.yaml)")
     ui.add_argument("--port", type=int, default=5000)
@@ -38,6 +48,10 @@ def main(argv: list[str] | None = None) -> int:
             from orchestra.demo import main as demo_main
 
             return demo_main(args.config, limit=args.limit, concurrency=args.concurrency)
+        if args.command == "sweep":
+            from orchestra.sweeps.runner import main as sweep_main
+
+            return sweep_main(args.path, dry_run=args.dry_run, limit=args.limit)
         if args.command == "check":
             from orchestra.tools.test_connections import main as check_main
 

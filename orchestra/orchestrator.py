@@ -158,10 +158,15 @@ class Orchestra:
     # ---- runs -----------------------------------------------------------------------------
 
     def run(
-        self, name: str, params: dict[str, Any] | None = None, tags: dict[str, str] | None = None
+        self,
+        name: str,
+        params: dict[str, Any] | None = None,
+        tags: dict[str, str] | None = None,
+        parent: RunHandle | None = None,
     ) -> RunScope:
-        """A scope (`with` or `async with`) in which every request is logged to one MLflow run."""
-        return RunScope(self, name, params, tags)
+        """A scope (`with` or `async with`) in which every request is logged to one MLflow run
+        (nested under `parent`, or under the enclosing scope's run)."""
+        return RunScope(self, name, params, tags, parent)
 
     def current_run(self) -> RunHandle:
         """The run requests are logged to now: the innermost `run()` scope, else a session run."""
@@ -461,9 +466,15 @@ class RunScope:
     """`with orch.run("arm"):` or `async with orch.run("arm") as run:`; ends the run on exit."""
 
     def __init__(
-        self, orch: Orchestra, name: str, params: dict[str, Any] | None, tags: dict[str, str] | None
+        self,
+        orch: Orchestra,
+        name: str,
+        params: dict[str, Any] | None,
+        tags: dict[str, str] | None,
+        parent: RunHandle | None = None,
     ):
         self.orch = orch
+        self.parent = parent
         self.name = name
         self.params = {**settings_params(orch.settings), **(params or {})}
         self.tags = {"orchestra.kind": "run", **(tags or {})}
@@ -475,16 +486,17 @@ class RunScope:
         """Metrics to log with the run's aggregates when it ends."""
         self.metrics.update(metrics)
 
+    def _parent(self) -> RunHandle | None:
+        return self.parent if self.parent is not None else _CURRENT_RUN.get()
+
     def __enter__(self) -> RunScope:
-        self.handle = self.orch.tracker.start_run(
-            self.name, self.params, self.tags, parent=_CURRENT_RUN.get()
-        )
+        self.handle = self.orch.tracker.start_run(self.name, self.params, self.tags, parent=self._parent())
         self._token = _CURRENT_RUN.set(self.handle)
         return self
 
     async def __aenter__(self) -> RunScope:
         self.handle = await self.orch.tracker.astart_run(
-            self.name, self.params, self.tags, parent=_CURRENT_RUN.get()
+            self.name, self.params, self.tags, parent=self._parent()
         )
         self._token = _CURRENT_RUN.set(self.handle)
         return self

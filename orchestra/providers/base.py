@@ -44,6 +44,10 @@ class BaseModelConnector(ABC):
         yield response.content
         yield response
 
+    def estimate_cost(self, request: ModelRequest) -> float | None:
+        """The cost of answering `request`, if known without calling (None: unknown)."""
+        return None
+
     async def aclose(self) -> None:  # noqa: B027 (optional hook, not abstract)
         """Release network clients; the default has nothing to release."""
 

@@ -81,6 +81,9 @@ class FunctionConnector(BaseModelConnector):
             confidence_score=self.confidence,
         )
 
+    def estimate_cost(self, request: ModelRequest) -> float | None:
+        return self.cost_per_call
+
     async def validate_connection(self) -> bool:
         return not self.fail_always
 

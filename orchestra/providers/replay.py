@@ -126,6 +126,14 @@ class ReplayConnector(BaseModelConnector):
             },
         )
 
+    def estimate_cost(self, request: ModelRequest) -> float | None:
+        """Exact: the recorded answer's tokens at this model's price (0 for an unknown prompt)."""
+        answer = self.dataset.answer(self.model, request.prompt)
+        if answer is None or self.price is None:
+            return 0.0
+        input_tokens = estimate_tokens((request.system_prompt or "") + request.prompt)
+        return self.price.cost(input_tokens, estimate_tokens(answer.output))
+
     async def validate_connection(self) -> bool:
         return self.dataset.prompt_count(self.model) > 0
 

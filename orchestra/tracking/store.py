@@ -142,6 +142,29 @@ class MlflowStore:
     def log_artifact_file(self, run_id: str, path: str | Path, artifact_dir: str | None = None) -> None:
         self.client.log_artifact(run_id, str(path), artifact_dir)
 
+    def runs(self, filter_string: str = "") -> list[dict[str, Any]]:
+        """Runs of the experiment matching an MLflow filter, as plain dicts (newest first)."""
+        found = self.client.search_runs([self.experiment_id], filter_string=filter_string, max_results=10_000)
+        return [
+            {
+                "run_id": run.info.run_id,
+                "name": run.info.run_name,
+                "status": run.info.status,
+                "start_time": run.info.start_time,
+                "tags": dict(run.data.tags),
+                "params": dict(run.data.params),
+                "metrics": dict(run.data.metrics),
+            }
+            for run in found
+        ]
+
+    def terminate(self, run_id: str, status: str) -> None:
+        self.client.set_terminated(run_id, status=status)
+
+    def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
+        for key, value in tags.items():
+            self.client.set_tag(run_id, key, SECRETS.redact(str(value)))
+
     def ping(self) -> None:
         """Raise `TrackingStoreError` unless the store answers."""
         try:

@@ -134,6 +134,12 @@ class Tracker:
             self._writer.put(op)
         return handle
 
+    def attach_run(self, run_id: str, run_key: str, name: str) -> RunHandle:
+        """A handle on a run that already exists (e.g. a sweep's parent, when resuming)."""
+        if self._writer is not None:
+            self._writer._run_ids[run_key] = run_id
+        return RunHandle(run_key, name, run_id)
+
     def start_run(
         self,
         name: str,
@@ -197,7 +203,7 @@ class Tracker:
         self, run: RunHandle, status: str = "FINISHED", metrics: dict[str, float] | None = None
     ) -> None:
         """Queue the run's end: aggregate metrics plus `metrics`, then its terminal status."""
-        if run.ended:
+        if run.ended or self._closed:
             return
         run.ended = True
         if self._writer is not None:
@@ -213,8 +219,8 @@ class Tracker:
         return run.run_id
 
     def flush(self, timeout: float | None = None) -> bool:
-        """Block until everything queued so far is written or spooled."""
-        return True if self._writer is None else self._writer.flush(timeout)
+        """Block until everything queued so far is written or spooled (at once once closed)."""
+        return True if self._writer is None or self._closed else self._writer.flush(timeout)
 
     async def aflush(self, timeout: float | None = None) -> bool:
         return await asyncio.to_thread(self.flush, timeout)

@@ -1,0 +1,379 @@
+"""`orchestra sweep experiments/NAME.yaml`: every arm as an MLflow run under one parent run.
+
+Resumable: the parent run is found again by the sweep's identity (a hash of the sweep file and
+its config), arms whose run finished are skipped, and an arm interrupted midway is marked KILLED
+and superseded before it runs again, so nothing is counted twice. At the end the summary table
+and the cost-quality plot are printed and logged as artifacts of the parent run.
+
+    summary = run_sweep("experiments/alpacaeval_routing.yaml")
+    summary = run_sweep("experiments/alpacaeval_routing.yaml", dry_run=True)   # arms, calls, cost
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import yaml
+from tqdm.auto import tqdm
+
+from orchestra.analysis.winrate import win_rate
+from orchestra.config.loader import interpolate_env, settings_from_dict
+from orchestra.errors import OrchestraError
+from orchestra.orchestrator import Orchestra
+from orchestra.providers.recorded import ReplayDataset
+from orchestra.providers.replay import estimate_tokens
+from orchestra.sweeps.prompts import load_prompts
+from orchestra.sweeps.spec import Arm, SweepSpec, apply_overrides, expand_arms, load_sweep
+from orchestra.tracking.settings import TrackingSettings, load_tracking_settings
+from orchestra.tracking.store import MlflowStore
+from orchestra.tracking.tracker import RunHandle, Tracker
+
+SWEEP_TAG, ARM_TAG, KIND_TAG, SUPERSEDED_TAG = (
+    "orchestra.sweep_id",
+    "orchestra.arm_id",
+    "orchestra.kind",
+    "orchestra.superseded",
+)
+
+
+@dataclass
+class ArmPlan:
+    arm: Arm
+    calls: int
+    cost_usd: float
+    cost_is_estimate: bool
+
+
+@dataclass
+class SweepSummary:
+    name: str
+    parent_run_id: str | None
+    table: pl.DataFrame
+    skipped: list[str] = field(default_factory=list)
+    plans: list[ArmPlan] = field(default_factory=list)
+
+
+def run_sweep(
+    path: str | Path,
+    *,
+    dry_run: bool = False,
+    limit: int | None = None,
+    tracking: TrackingSettings | None = None,
+    progress: bool = True,
+) -> SweepSummary:
+    """Run (or resume, or plan with `dry_run`) the sweep described by `path`."""
+    return asyncio.run(_sweep(path, dry_run=dry_run, limit=limit, tracking=tracking, progress=progress))
+
+
+async def _sweep(
+    path: str | Path, *, dry_run: bool, limit: int | None, tracking: TrackingSettings | None, progress: bool
+) -> SweepSummary:
+    spec, folder, identity = load_sweep(path)
+    config_path = (folder / spec.config).resolve()
+    raw = interpolate_env(yaml.safe_load(config_path.read_text(encoding="utf-8")) or {})
+    arms = expand_arms(spec)
+    base = settings_from_dict(apply_overrides(raw, {}, arms[0].seed), base_dir=config_path.parent)
+    tracking = tracking or load_tracking_settings(search_from=base.base_dir)
+    if dry_run:
+        tracking = tracking.model_copy(update={"enabled": False})
+    tracker = Tracker(tracking)
+    datasets: dict[str, ReplayDataset] = {}
+    try:
+        first = Orchestra(base, tracker=tracker, datasets=datasets)
+        prompts = load_prompts(spec.prompts, folder, first.datasets, base.framework.default_task_type)
+        if limit:
+            prompts = prompts[:limit]
+        if dry_run:
+            plans = [await _plan(raw, arm, config_path, tracker, first.datasets, prompts) for arm in arms]
+            return SweepSummary(spec.name, None, _plan_table(plans), plans=plans)
+        return await _execute(
+            spec, identity, raw, arms, config_path, tracker, first.datasets, prompts, progress
+        )
+    finally:
+        tracker.close()
+
+
+async def _execute(
+    spec: SweepSpec,
+    identity: str,
+    raw: dict[str, Any],
+    arms: list[Arm],
+    config_path: Path,
+    tracker: Tracker,
+    datasets: dict[str, ReplayDataset],
+    prompts: list[tuple[str, str]],
+    progress: bool,
+) -> SweepSummary:
+    store = MlflowStore(tracker.settings)
+    parent = _parent(store, tracker, spec, identity, len(arms), len(prompts))
+    done = _finished_arms(store, parent.run_id)
+    todo = [arm for arm in arms if arm.arm_id not in done]
+    skipped = [arm.name for arm in arms if arm.arm_id in done]
+    bar = tqdm(
+        total=len(todo) * len(prompts), desc=spec.name, disable=not progress, file=sys.stderr, unit="req"
+    )
+    for arm in todo:
+        settings = settings_from_dict(
+            apply_overrides(raw, arm.overrides, arm.seed), base_dir=config_path.parent
+        )
+        orch = Orchestra(settings, tracker=tracker, datasets=datasets)
+        await _run_arm(orch, spec, identity, arm, parent, prompts, bar)
+        await orch.aclose()
+    bar.close()
+    await asyncio.to_thread(tracker.flush)
+    table = _summary(store, parent.run_id, arms)
+    _log_summary(store, parent.run_id, table, spec.name)
+    store.terminate(parent.run_id, "FINISHED")
+    return SweepSummary(spec.name, parent.run_id, table, skipped=skipped)
+
+
+def _parent(
+    store: MlflowStore, tracker: Tracker, spec: SweepSpec, identity: str, arms: int, prompts: int
+) -> RunHandle:
+    existing = store.runs(f"tags.`{SWEEP_TAG}` = '{identity}' and tags.`{KIND_TAG}` = 'sweep'")
+    if existing:
+        run = existing[0]
+        return tracker.attach_run(
+            run["run_id"], run["tags"].get("orchestra.run_key", run["run_id"]), run["name"]
+        )
+    params = {
+        "sweep.name": spec.name,
+        "sweep.arms": arms,
+        "sweep.prompts": prompts,
+        "sweep.description": spec.description,
+    }
+    return tracker.start_run(spec.name, params=params, tags={KIND_TAG: "sweep", SWEEP_TAG: identity})
+
+
+def _finished_arms(store: MlflowStore, parent_id: str | None) -> set[str]:
+    """Arms already complete; an interrupted attempt is closed as KILLED and marked superseded."""
+    if parent_id is None:
+        return set()
+    done = set()
+    for run in store.runs(f"tags.`mlflow.parentRunId` = '{parent_id}'"):
+        arm_id = run["tags"].get(ARM_TAG)
+        if arm_id is None or run["tags"].get(SUPERSEDED_TAG) == "true":
+            continue
+        if run["status"] == "FINISHED":
+            done.add(arm_id)
+        else:
+            store.set_tags(run["run_id"], {SUPERSEDED_TAG: "true"})
+            if run["status"] == "RUNNING":
+                store.terminate(run["run_id"], "KILLED")
+    return done
+
+
+async def _run_arm(
+    orch: Orchestra,
+    spec: SweepSpec,
+    identity: str,
+    arm: Arm,
+    parent: RunHandle,
+    prompts: list[tuple[str, str]],
+    bar: tqdm,
+) -> None:
+    limit = asyncio.Semaphore(spec.concurrency)
+
+    async def one(prompt: str, task_type: str) -> dict[str, Any] | None:
+        async with limit:
+            try:
+                return await orch.process_request(
+                    prompt, task_type=task_type, user_id=spec.user_id, session_id=arm.arm_id
+                )
+            except OrchestraError:
+                return None  # logged as a failed request
+            finally:
+                bar.update(1)
+
+    params = {
+        **{f"arm.{k}": v for k, v in arm.overrides.items()},
+        "arm.seed": arm.seed,
+        "arm.repetition": arm.repetition,
+    }
+    tags = {KIND_TAG: "sweep-arm", ARM_TAG: arm.arm_id, SWEEP_TAG: identity}
+    async with orch.run(arm.name, params=params, tags=tags, parent=parent) as scope:
+        outcomes = await asyncio.gather(*(one(p, t) for p, t in prompts))
+        scope.log_metrics(arm_metrics(outcomes))
+
+
+def arm_metrics(outcomes: list[dict[str, Any] | None]) -> dict[str, float]:
+    """What the summary needs from an arm, logged with its run (so a resumed sweep can read it)."""
+    answered = [o["metadata"] for o in outcomes if o is not None]
+    metrics: dict[str, float] = {
+        "sweep.requests": float(len(outcomes)),
+        "sweep.errors": float(len(outcomes) - len(answered)),
+    }
+    if not answered:
+        return metrics
+    metrics["sweep.cost_per_request_usd"] = sum(m["cost_usd"] for m in answered) / len(answered)
+    metrics["sweep.latency_ms_mean"] = sum(m["latency_ms"] for m in answered) / len(answered)
+    metrics["sweep.calls_per_request"] = sum(len(m["providers_called"]) for m in answered) / len(answered)
+    labels = [m["quality"] for m in answered if m["quality"] is not None]
+    if labels:
+        rate = win_rate(labels)
+        metrics |= {
+            "sweep.win_rate": rate.percent,
+            "sweep.win_rate_low": rate.low,
+            "sweep.win_rate_high": rate.high,
+        }
+    for provider, count in Counter(m["answered_by"] for m in answered).items():
+        metrics[f"sweep.share.{provider}"] = count / len(answered)
+    return metrics
+
+
+def _summary(store: MlflowStore, parent_id: str, arms: list[Arm]) -> pl.DataFrame:
+    """One row per arm, from its finished run (the latest one when an arm ran more than once)."""
+    runs = {}
+    for run in store.runs(f"tags.`mlflow.parentRunId` = '{parent_id}'"):
+        tags = run["tags"]
+        if run["status"] == "FINISHED" and tags.get(SUPERSEDED_TAG) != "true" and ARM_TAG in tags:
+            runs.setdefault(tags[ARM_TAG], run)  # newest first
+    rows = []
+    for arm in arms:
+        run = runs.get(arm.arm_id)
+        if run is None:
+            continue
+        m = run["metrics"]
+        shares = sorted(
+            ((k.removeprefix("sweep.share."), v) for k, v in m.items() if k.startswith("sweep.share.")),
+            key=lambda item: -item[1],
+        )
+        rows.append(
+            {
+                "arm": arm.name,
+                "run_id": run["run_id"],
+                "requests": int(m.get("sweep.requests", 0)),
+                "errors": int(m.get("sweep.errors", 0)),
+                "win_rate": m.get("sweep.win_rate"),
+                "win_rate_low": m.get("sweep.win_rate_low"),
+                "win_rate_high": m.get("sweep.win_rate_high"),
+                "cost_per_request_usd": m.get("sweep.cost_per_request_usd"),
+                "latency_ms_mean": m.get("sweep.latency_ms_mean"),
+                "calls_per_request": m.get("sweep.calls_per_request"),
+                "answered_by": ", ".join(f"{p} {s:.0%}" for p, s in shares),
+            }
+        )
+    return pl.DataFrame(rows)
+
+
+def _log_summary(store: MlflowStore, parent_id: str, table: pl.DataFrame, name: str) -> None:
+    from orchestra.analysis.plots import frontier_plot
+
+    with tempfile.TemporaryDirectory(prefix="orchestra-sweep-") as scratch:
+        folder = Path(scratch)
+        table.write_csv(folder / "summary.csv")
+        (folder / "summary.html").write_text(
+            f"<html><body><h3>{name}</h3>{table.to_pandas().to_html(index=False)}</body></html>",
+            encoding="utf-8",
+        )
+        files = [folder / "summary.csv", folder / "summary.html"]
+        points = (
+            table.filter(pl.col("win_rate").is_not_null() & (pl.col("cost_per_request_usd") > 0))
+            if table.height
+            else table
+        )
+        if points.height:
+            figure = frontier_plot(
+                points.select(
+                    pl.col("arm").alias("name"),
+                    pl.col("cost_per_request_usd").alias("cost"),
+                    pl.col("win_rate").alias("quality"),
+                    pl.lit("arm").alias("kind"),
+                ),
+                cost="cost",
+                quality="quality",
+                title=f"{name}: cost per request vs win rate",
+            )
+            figure.savefig(folder / "frontier.png", dpi=120)
+            files.append(folder / "frontier.png")
+        for file in files:
+            store.log_artifact_file(parent_id, file, "sweep")
+
+
+async def _plan(
+    raw: dict[str, Any],
+    arm: Arm,
+    config_path: Path,
+    tracker: Tracker,
+    datasets: dict[str, ReplayDataset],
+    prompts: list[tuple[str, str]],
+) -> ArmPlan:
+    """Route every prompt (no provider is called) to count calls and price them."""
+    settings = settings_from_dict(apply_overrides(raw, arm.overrides, arm.seed), base_dir=config_path.parent)
+    orch = Orchestra(settings, tracker=tracker, datasets=datasets)
+    calls, cost, estimated = 0, 0.0, False
+    for prompt, task_type in prompts:
+        decision = await orch.task_router.evaluate_and_route(prompt, task_type)
+        for name in decision.chosen:
+            calls += 1
+            request = orch._request_for(name, prompt, {})
+            known = orch.model_registry.get(name).estimate_cost(request)
+            if known is None:
+                guard = orch.guard_for(name)
+                output = request.max_tokens or settings.performance.expected_output_tokens
+                price = guard.price
+                known = price.cost(estimate_tokens(prompt), output) if price else 0.0
+                estimated = True
+            cost += known
+    await orch.aclose()
+    return ArmPlan(arm, calls, cost, estimated)
+
+
+def _plan_table(plans: list[ArmPlan]) -> pl.DataFrame:
+    return pl.DataFrame(
+        [
+            {
+                "arm": p.arm.name,
+                "arm_id": p.arm.arm_id,
+                "calls": p.calls,
+                "cost_usd": p.cost_usd,
+                "cost_is_upper_bound": p.cost_is_estimate,
+            }
+            for p in plans
+        ]
+    )
+
+
+def render(summary: SweepSummary) -> str:
+    """The summary (or the plan) as text."""
+    lines = [f"sweep {summary.name}"]
+    if summary.plans:
+        total_calls = sum(p.calls for p in summary.plans)
+        total_cost = sum(p.cost_usd for p in summary.plans)
+        for plan in summary.plans:
+            bound = " (upper bound)" if plan.cost_is_estimate else ""
+            lines.append(f"  {plan.arm.name:<60} {plan.calls:>7} calls  ${plan.cost_usd:,.4f}{bound}")
+        lines.append(f"  {len(summary.plans)} arms, {total_calls} calls, ${total_cost:,.4f} expected")
+        return "\n".join(lines)
+    if summary.skipped:
+        lines.append(f"  resumed: {len(summary.skipped)} finished arm(s) skipped")
+    for row in summary.table.iter_rows(named=True):
+        rate = (
+            ""
+            if row["win_rate"] is None
+            else f"{row['win_rate']:.2f}% [{row['win_rate_low']:.2f}, {row['win_rate_high']:.2f}]"
+        )
+        cost = row["cost_per_request_usd"] or math.nan
+        lines.append(f"  {row['arm']:<60} {rate:<24} ${cost:.5f}/req  {row['answered_by']}")
+    lines.append(
+        f"  parent run {summary.parent_run_id}; summary.csv, summary.html and frontier.png logged to it"
+    )
+    return "\n".join(lines)
+
+
+def main(path: str, *, dry_run: bool = False, limit: int | None = None) -> int:
+    started = time.perf_counter()
+    summary = run_sweep(path, dry_run=dry_run, limit=limit)
+    print(render(summary))
+    if not dry_run:
+        print(f"  {time.perf_counter() - started:.1f} s")
+    return 0

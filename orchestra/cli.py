@@ -65,15 +65,23 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _ui(tracking_path: str | None, port: int, print_only: bool) -> int:
+    """Start `mlflow server` on the configured store, on 127.0.0.1, in the foreground."""
+    import shlex
+
     from orchestra.demo import ui_command
     from orchestra.tracking.settings import load_tracking_settings
 
-    command = ui_command(load_tracking_settings(tracking_path)).replace("--port 5000", f"--port {port}")
+    command = ui_command(load_tracking_settings(tracking_path), port)
     print(command)
     if print_only:
         return 0
-    print(f"MLflow UI at http://127.0.0.1:{port}  (Ctrl-C to stop)")
-    return subprocess.call(command.split())
+    words = shlex.split(command)
+    environment = dict(os.environ)
+    while "=" in words[0]:
+        key, value = words.pop(0).split("=", 1)
+        environment[key] = value
+    print(f"MLflow UI at http://127.0.0.1:{port}  (Ctrl-C to stop)", flush=True)
+    return subprocess.call(words, env=environment)
 
 
 if __name__ == "__main__":

@@ -199,11 +199,10 @@ def _percent(share: float) -> str:
     return f"{share:.0%}" if share >= 0.01 or share == 0 else "<1%"
 
 
-def ui_command(tracking: TrackingSettings) -> str:
+def ui_command(tracking: TrackingSettings, port: int = 5000) -> str:
     """The one command that opens the MLflow UI on the logged store."""
     local = Path(sys.executable).with_name("mlflow")
-    command = tracking.ui_command()
-    return command.replace("mlflow ui", f"{local} ui", 1) if local.exists() else command
+    return tracking.ui_command(port, str(local) if local.exists() else "mlflow")
 
 
 def main(config: str = "config.yaml", limit: int | None = None, concurrency: int = 64) -> int:

@@ -1,9 +1,11 @@
 #!/bin/sh
-# System packages the test suite drives for real: redis-server (the Redis response cache).
+# System packages the test suite drives for real: redis-server (the Redis response cache) and
+# Chromium (the MLflow UI browser test).
 # Installs from Debian's packages when missing; needs root (CI runs as root) or sudo.
 set -eu
 missing=""
 command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
+command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" -eq 0 ]; then run=""; elif command -v sudo >/dev/null 2>&1; then run="sudo"; else
   echo "install-test-services: need root or sudo to install:$missing" >&2; exit 1

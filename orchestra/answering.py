@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from orchestra.config.schema import ConsensusSettings
 from orchestra.consensus.manager import ConsensusManager
@@ -48,6 +49,7 @@ async def choose_answer(
     consensus: ConsensusManager,
     settings: ConsensusSettings,
     ask_more: AskMore,
+    hooks: Any = None,
 ) -> None:
     """Fill `record` with the chosen answer, or raise why there is none."""
     responses = list(answers.responses)
@@ -85,6 +87,8 @@ async def choose_answer(
             chosen, outcome = await consensus.decide(responses, context)
         record.consensus_end_ns = time.time_ns()
         record.consensus = outcome.as_dict() | {"rounds": rounds}
+        if hooks is not None and hooks.wants("after_consensus"):
+            await hooks.emit("after_consensus", request_id=record.request_id, outcome=outcome, chosen=chosen)
         if outcome.low_agreement and settings.low_agreement_policy == "raise":
             raise ConsensusNotReached(
                 f"agreement {outcome.agreement:.3f} / confidence {outcome.confidence:.3f} below the "

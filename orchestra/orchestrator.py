@@ -9,21 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import json
 import logging
 import os
 import time
 import uuid
 import weakref
 from collections.abc import AsyncGenerator, Callable
-from contextvars import ContextVar
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
-
-import polars as pl
 
 from orchestra.answering import add_answers, choose_answer
 from orchestra.cache.base import ResponseCache
@@ -36,8 +32,11 @@ from orchestra.errors import (
     OrchestraError,
     StreamClosed,
 )
+from orchestra.hooks import Hooks
 from orchestra.logs import configure_logging
 from orchestra.metadata import request_metadata
+from orchestra.metrics import MetricsCollector
+from orchestra.observability import Observability, stage_timings
 from orchestra.pipeline import Answers, gather_answers, new_context, stream_answer
 from orchestra.providers.base import BaseModelConnector
 from orchestra.providers.pricing import Price, PriceTable
@@ -50,6 +49,7 @@ from orchestra.routing.decision import RoutingDecision
 from orchestra.routing.factory import build_evaluators
 from orchestra.routing.history import PerformanceHistory
 from orchestra.routing.router import TaskRouter
+from orchestra.runs import CURRENT_RUN, RunScope
 from orchestra.streaming import StreamingResponse
 from orchestra.sync import run_sync
 from orchestra.tracking.params import settings_params
@@ -61,10 +61,9 @@ from orchestra.tracking.tracker import RunHandle, Tracker
 from orchestra.types import ModelProvider, ModelRequest, TaskComplexity
 
 logger = logging.getLogger("orchestra")
-_CURRENT_RUN: ContextVar[RunHandle | None] = ContextVar("orchestra_current_run", default=None)
 
 
-class Orchestra:
+class Orchestra(Observability):
     """The framework: providers, router, consensus and tracking behind `process_request`."""
 
     def __init__(
@@ -76,12 +75,16 @@ class Orchestra:
         datasets: dict[str, ReplayDataset] | None = None,
         debug: bool = False,
         log_level: str | None = None,
+        enable_profiling: bool = False,
     ) -> None:
         """`config` is a dict, `Settings` or YAML path; `tracking` a `TrackingSettings` or
         `mlflow.yaml` path (default: the one beside the config). Pass `tracker` (and
         `datasets`) to share one tracking writer (and loaded datasets) between instances."""
         self.settings = load_settings(config if config is not None else {})
         self.debug = debug
+        self.enable_profiling = enable_profiling
+        self.hooks = Hooks()
+        self.metrics_collectors: list[MetricsCollector] = []
         configure_logging(log_level or ("DEBUG" if debug else None))
         if tracker is not None:
             self.tracking_settings = tracker.settings
@@ -170,7 +173,7 @@ class Orchestra:
 
     def current_run(self) -> RunHandle:
         """The run requests are logged to now: the innermost `run()` scope, else a session run."""
-        run = _CURRENT_RUN.get()
+        run = CURRENT_RUN.get()
         if run is not None:
             return run
         if self._session_run is None or self._session_run.ended:
@@ -226,6 +229,14 @@ class Orchestra:
         decision: RoutingDecision | None = None
         try:
             _validate(prompt, user_id, min_providers, record.request_id)
+            if self.hooks.wants("before_route"):
+                await self.hooks.emit(
+                    "before_route",
+                    request_id=record.request_id,
+                    prompt=prompt,
+                    task_type=task_type,
+                    user_id=record.user_id,
+                )
             record.route_start_ns = time.time_ns()
             decision = await self.task_router.evaluate_and_route(
                 prompt,
@@ -236,6 +247,8 @@ class Orchestra:
             )
             record.route_end_ns = time.time_ns()
             record.routing = decision.as_dict()
+            if self.hooks.wants("after_route"):
+                await self.hooks.emit("after_route", request_id=record.request_id, decision=decision)
             options = {"system_prompt": system_prompt, "temperature": temperature, "max_tokens": max_tokens}
             deadline = asyncio.get_running_loop().time() + (
                 timeout or self.settings.performance.request_timeout
@@ -246,7 +259,7 @@ class Orchestra:
                 return self._request_for(name, prompt, options)
 
             def context_for(name: str) -> CallContext:
-                return new_context(self._timeout_for(name), deadline, run_budget)
+                return new_context(self._timeout_for(name), deadline, run_budget, self.hooks)
 
             if stream:
                 if len(decision.chosen) > 1:
@@ -303,6 +316,7 @@ class Orchestra:
             consensus=self.consensus_manager,
             settings=self.settings.consensus,
             ask_more=ask_more,
+            hooks=self.hooks,
         )
 
     def _streaming(
@@ -378,45 +392,19 @@ class Orchestra:
             record.error_message = SECRETS.redact(getattr(error, "message", None) or str(error))
         self.last_record = record
         await self.tracker.submit(record, run)
+        if error is not None and self.hooks.wants("on_error"):
+            await self.hooks.emit("on_error", request_id=record.request_id, error=error, record=record)
+        if self.hooks.wants("after_request"):
+            await self.hooks.emit("after_request", request_id=record.request_id, record=record)
+        await self.collect_metrics(record)
 
     def _metadata(
         self, record: RequestRecord, decision: RoutingDecision | None, run: RunHandle
     ) -> dict[str, Any]:
-        return request_metadata(record, decision, self.tracker.run_id(run), run.run_key)
-
-    # ---- metrics (the seed's API) ---------------------------------------------------------
-
-    async def get_performance_metrics(self, time_window_hours: float = 24) -> dict[str, Any]:
-        """Latency (mean, quantiles), volume, success rate, cost and the best provider, over the
-        window, from everything logged to this experiment (this process's requests included)."""
-        from orchestra.analysis.metrics import performance_metrics
-
-        return performance_metrics(await self._logged_requests(time_window_hours))
-
-    async def get_provider_comparison(self, time_window_hours: float = 24 * 7) -> dict[str, dict[str, Any]]:
-        """Per provider: calls, success rate, latency, cost, quality, answers returned."""
-        from orchestra.analysis.metrics import provider_comparison
-
-        return provider_comparison(await self._logged_requests(time_window_hours))
-
-    async def export_metrics(self, path: str | Path, days: float = 7) -> Path:
-        """The logged requests of the last `days` to JSON, CSV or parquet (by the extension)."""
-        target = Path(path)
-        suffix = target.suffix.lower()
-        if suffix not in (".json", ".csv", ".parquet"):
-            raise InvalidRequest(
-                f"export_metrics writes .json, .csv or .parquet, not {suffix or 'no extension'!r}"
-            )
-        frame = await self._logged_requests(days * 24)
-        await asyncio.to_thread(_write_frame, frame, target)
-        return target
-
-    async def _logged_requests(self, hours: float) -> pl.DataFrame:
-        from orchestra.analysis.requests import load_requests
-
-        await self.flush()
-        since = datetime.now(UTC) - timedelta(hours=hours)
-        return await asyncio.to_thread(load_requests, since=since, tracking=self.tracking_settings)
+        metadata = request_metadata(record, decision, self.tracker.run_id(run), run.run_key)
+        if self.enable_profiling:
+            metadata["profile"] = stage_timings(record)
+        return metadata
 
     # ---- lifecycle ------------------------------------------------------------------------
 
@@ -462,58 +450,6 @@ AIOrchestrationFramework = Orchestra
 """The seed's name for `Orchestra`."""
 
 
-class RunScope:
-    """`with orch.run("arm"):` or `async with orch.run("arm") as run:`; ends the run on exit."""
-
-    def __init__(
-        self,
-        orch: Orchestra,
-        name: str,
-        params: dict[str, Any] | None,
-        tags: dict[str, str] | None,
-        parent: RunHandle | None = None,
-    ):
-        self.orch = orch
-        self.parent = parent
-        self.name = name
-        self.params = {**settings_params(orch.settings), **(params or {})}
-        self.tags = {"orchestra.kind": "run", **(tags or {})}
-        self.handle: RunHandle | None = None
-        self.metrics: dict[str, float] = {}
-        self._token: Any = None
-
-    def log_metrics(self, metrics: dict[str, float]) -> None:
-        """Metrics to log with the run's aggregates when it ends."""
-        self.metrics.update(metrics)
-
-    def _parent(self) -> RunHandle | None:
-        return self.parent if self.parent is not None else _CURRENT_RUN.get()
-
-    def __enter__(self) -> RunScope:
-        self.handle = self.orch.tracker.start_run(self.name, self.params, self.tags, parent=self._parent())
-        self._token = _CURRENT_RUN.set(self.handle)
-        return self
-
-    async def __aenter__(self) -> RunScope:
-        self.handle = await self.orch.tracker.astart_run(
-            self.name, self.params, self.tags, parent=self._parent()
-        )
-        self._token = _CURRENT_RUN.set(self.handle)
-        return self
-
-    def __exit__(self, exc_type: type | None, *rest: object) -> None:
-        _CURRENT_RUN.reset(self._token)
-        assert self.handle is not None
-        self.orch.tracker.end_run(self.handle, "FAILED" if exc_type else "FINISHED", self.metrics)
-
-    async def __aexit__(self, exc_type: type | None, *rest: object) -> None:
-        self.__exit__(exc_type)
-
-    @property
-    def run_id(self) -> str | None:
-        return None if self.handle is None else self.orch.tracker.run_id(self.handle)
-
-
 def _validate(prompt: Any, user_id: Any, min_providers: Any, request_id: str) -> None:
     if not isinstance(prompt, str) or not prompt.strip():
         raise InvalidRequest("prompt must be a non-empty string", request_id=request_id)
@@ -554,13 +490,3 @@ def _response_cache(settings: Settings) -> ResponseCache | None:
     from orchestra.cache.sqlite import SQLiteCache
 
     return SQLiteCache(settings.resolve_path(performance.cache_path))
-
-
-def _write_frame(frame: pl.DataFrame, target: Path) -> None:
-    suffix = target.suffix.lower()
-    if suffix == ".parquet":
-        frame.write_parquet(target)
-    elif suffix == ".csv":
-        frame.with_columns(pl.col(pl.List(pl.String)).list.join("|")).write_csv(target)
-    else:
-        target.write_text(json.dumps(frame.to_dicts(), default=str, indent=1), encoding="utf-8")

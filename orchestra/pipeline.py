@@ -107,16 +107,23 @@ async def call_provider(
 
     `on_answer` sees each answer the moment it arrives (consensus starts embedding it then).
     """
+    hooks = context.hooks
+    if hooks is not None and hooks.wants("before_call"):
+        await hooks.emit("before_call", provider=guard.name, request=request, wave=wave)
     start_ns = time.time_ns()
     started = time.perf_counter()
     try:
         response = await guard.call(request, context)
     except Exception as err:
         elapsed_ms = (time.perf_counter() - started) * 1000.0
-        return failure_record(guard.name, err, context, start_ns, elapsed_ms, wave), None
-    if on_answer is not None:
-        on_answer(response)
-    return success_record(guard, response, context, start_ns, wave), response
+        record, response = failure_record(guard.name, err, context, start_ns, elapsed_ms, wave), None
+    else:
+        if on_answer is not None:
+            on_answer(response)
+        record = success_record(guard, response, context, start_ns, wave)
+    if hooks is not None and hooks.wants("after_call"):
+        await hooks.emit("after_call", provider=guard.name, call=record, response=response)
+    return record, response
 
 
 async def gather_answers(
@@ -188,9 +195,13 @@ async def _wave(
     return results
 
 
-def new_context(attempt_timeout_s: float, deadline: float, run_budget=None) -> CallContext:
+def new_context(attempt_timeout_s: float, deadline: float, run_budget=None, hooks=None) -> CallContext:
     return CallContext(
-        attempt_timeout_s=attempt_timeout_s, deadline=deadline, log=AttemptLog(), run_budget=run_budget
+        attempt_timeout_s=attempt_timeout_s,
+        deadline=deadline,
+        log=AttemptLog(),
+        run_budget=run_budget,
+        hooks=hooks,
     )
 
 

@@ -12,9 +12,11 @@ import random
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 from orchestra.cache.base import ResponseCache, cache_key
 from orchestra.errors import ProviderError, ProviderTimeout
+from orchestra.profiling import count_api_call
 from orchestra.providers.base import BaseModelConnector
 from orchestra.providers.pricing import Price
 from orchestra.providers.replay import estimate_tokens
@@ -35,6 +37,7 @@ class CallContext:
     run_budget: Budget | None = None
     cache_hit: bool = False
     waited_s: float = 0.0
+    hooks: Any = None
 
 
 class ProviderGuard:
@@ -95,6 +98,7 @@ class ProviderGuard:
             for attempt in range(1, self.retry.max_attempts + 1):
                 started = False
                 context.log.attempts += 1
+                count_api_call()
                 permit = await self._permit(tokens, context)
                 try:
                     async with asyncio.timeout(self._attempt_timeout(context)):
@@ -124,6 +128,7 @@ class ProviderGuard:
             self._settle(reservations, actual_cost)
 
     async def _attempt(self, request: ModelRequest, tokens: int, context: CallContext) -> ModelResponse:
+        count_api_call()
         permit = await self._permit(tokens, context)
         try:
             async with asyncio.timeout(self._attempt_timeout(context)):

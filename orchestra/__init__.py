@@ -32,7 +32,10 @@ from orchestra.errors import (
     StreamClosed,
     TrackingStoreError,
 )
+from orchestra.hooks import Hooks
+from orchestra.metrics import MetricsCollector, PrometheusCollector
 from orchestra.orchestrator import AIOrchestrationFramework, Orchestra, RunScope
+from orchestra.profiling import PerformanceProfiler
 from orchestra.providers import (
     BaseModelConnector,
     FunctionConnector,
@@ -74,11 +77,13 @@ __all__ = [
     "DatabaseConnectionError",
     "FunctionConnector",
     "HeuristicComplexityEvaluator",
+    "Hooks",
     "InsufficientResponses",
     "InvalidRequest",
     "LatencyProfile",
     "LexicalConsensus",
     "MalformedResponse",
+    "MetricsCollector",
     "ModelProvider",
     "ModelProviderNotFound",
     "ModelRegistry",
@@ -87,8 +92,10 @@ __all__ = [
     "NoRouteFound",
     "Orchestra",
     "OrchestraError",
+    "PerformanceProfiler",
     "Price",
     "PriceTable",
+    "PrometheusCollector",
     "PromptNotRecorded",
     "ProviderCoolingDown",
     "ProviderError",

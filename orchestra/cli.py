@@ -37,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     sweep.add_argument("--limit", type=int, default=None, help="only the first N prompts")
 
+    commands.add_parser("plugins", help="list the plugins installed packages provide (and broken ones)")
+
     ui = commands.add_parser("ui", help="start the MLflow UI on the configured tracking store")
     ui.add_argument("--tracking", default=None, help="mlflow.yaml (default: ./mlflow.yaml)")
     ui.add_argument("--port", type=int, default=5000)
@@ -56,6 +58,12 @@ def main(argv: list[str] | None = None) -> int:
             from orchestra.tools.test_connections import main as check_main
 
             return check_main(["--config", args.config])
+        if args.command == "plugins":
+            from orchestra.plugins import format_inventory, inventory
+
+            rows = inventory()
+            print(format_inventory(rows))
+            return 0
         if args.command == "ui":
             return _ui(args.tracking, args.port, args.print)
     except OrchestraError as err:

@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from orchestra.errors import InvalidRequest
+from orchestra.errors import ConfigError, InvalidRequest
 from orchestra.metrics import MetricsCollector, request_metrics
+from orchestra.plugins import GROUPS, discover
 from orchestra.tracking.records import RequestRecord
 from orchestra.tracking.redact import SECRETS
 
@@ -116,6 +117,23 @@ class Observability:
         """Hand one finished request to every metrics collector."""
         for collector in self.metrics_collectors:
             await _collect(collector, record)
+
+
+def configured_collectors(names: list[str]) -> list[MetricsCollector]:
+    """The metrics-collector plugins `framework.metrics_collectors` names, built."""
+    if not names:
+        return []
+    found, errors = discover(GROUPS["metrics"], MetricsCollector)
+    broken = {error.name: error.error for error in errors}
+    collectors = []
+    for name in names:
+        if name in broken:
+            raise ConfigError(f"framework.metrics_collectors: plugin {name!r} is broken: {broken[name]}")
+        if name not in found:
+            available = ", ".join(sorted(found)) or "none installed"
+            raise ConfigError(f"framework.metrics_collectors names {name!r}; installed: {available}")
+        collectors.append(found[name])
+    return collectors
 
 
 def _write_frame(frame: pl.DataFrame, target: Path) -> None:

@@ -36,7 +36,7 @@ from orchestra.hooks import Hooks
 from orchestra.logs import configure_logging
 from orchestra.metadata import request_metadata
 from orchestra.metrics import MetricsCollector
-from orchestra.observability import Observability, stage_timings
+from orchestra.observability import Observability, configured_collectors, stage_timings
 from orchestra.pipeline import Answers, gather_answers, new_context, stream_answer
 from orchestra.providers.base import BaseModelConnector
 from orchestra.providers.pricing import Price, PriceTable
@@ -84,7 +84,9 @@ class Orchestra(Observability):
         self.debug = debug
         self.enable_profiling = enable_profiling
         self.hooks = Hooks()
-        self.metrics_collectors: list[MetricsCollector] = []
+        self.metrics_collectors: list[MetricsCollector] = configured_collectors(
+            self.settings.framework.metrics_collectors
+        )
         configure_logging(log_level or ("DEBUG" if debug else None))
         if tracker is not None:
             self.tracking_settings = tracker.settings
@@ -391,6 +393,21 @@ class Orchestra(Observability):
             record.error_type = type(error).__name__
             record.error_message = SECRETS.redact(getattr(error, "message", None) or str(error))
         self.last_record = record
+        if error is not None:
+            logger.info(
+                "request %s failed: %s: %s", record.request_id, record.error_type, record.error_message
+            )
+        elif logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "request %s (%s, %s) answered by %s in %.1f ms, $%.6f; called %s",
+                record.request_id,
+                record.task_type,
+                (record.routing or {}).get("strategy"),
+                record.answered_by,
+                record.processing_time_ms,
+                record.cost_usd,
+                [call.provider for call in record.calls],
+            )
         await self.tracker.submit(record, run)
         if error is not None and self.hooks.wants("on_error"):
             await self.hooks.emit("on_error", request_id=record.request_id, error=error, record=record)

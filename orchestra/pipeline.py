@@ -7,6 +7,7 @@ back, the next wave calls as many fallbacks as answers are missing (in the rule'
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass
@@ -24,6 +25,8 @@ from orchestra.routing.decision import RoutingDecision
 from orchestra.tracking.records import CallRecord, RequestRecord
 from orchestra.tracking.redact import SECRETS
 from orchestra.types import ModelRequest, ModelResponse
+
+logger = logging.getLogger("orchestra.pipeline")
 
 
 @dataclass
@@ -121,6 +124,17 @@ async def call_provider(
         if on_answer is not None:
             on_answer(response)
         record = success_record(guard, response, context, start_ns, wave)
+    if logger.isEnabledFor(logging.DEBUG):
+        outcome = "ok" if record.ok else f"{record.error_type}: {record.error_message}"
+        attempts = record.extra.get("attempts", 1)
+        logger.debug(
+            "call %s (wave %d, %d attempts) %.1f ms: %s",
+            guard.name,
+            wave,
+            attempts,
+            record.latency_ms,
+            outcome,
+        )
     if hooks is not None and hooks.wants("after_call"):
         await hooks.emit("after_call", provider=guard.name, call=record, response=response)
     return record, response

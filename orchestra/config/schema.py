@@ -35,6 +35,8 @@ class FrameworkSettings(_Section):
     enable_metrics: bool = True
     enable_caching: bool = False
     default_task_type: str = "general"
+    metrics_collectors: list[str] = Field(default_factory=list)
+    """Entry-point names (group `orchestra.metrics_collectors`) to attach at start-up."""
 
 
 class PriceSettings(_Section):
@@ -98,6 +100,8 @@ class ProviderSettings(_Section):
     rate_limit: RateLimitSettings | None = None
     budget_usd: float | None = Field(default=None, ge=0)
     retry: RetrySettings | None = None
+    plugin: str | None = None
+    """A connector from an installed package: the entry point's name in `orchestra.connectors`."""
 
 
 class DatasetSettings(_Section):
@@ -262,7 +266,9 @@ class Settings(_Section):
     def _infer_provider_types(cls, models: dict[str, ProviderSettings]) -> dict:
         known = {member.value for member in ModelProvider}
         for name, provider in models.items():
-            if provider.type is None:
+            if provider.type is None and provider.plugin is not None:
+                provider.type = ModelProvider.CUSTOM
+            elif provider.type is None:
                 if name not in known:
                     allowed = ", ".join(sorted(known))
                     raise ValueError(f"models.{name}.type is required (one of: {allowed})")
@@ -280,6 +286,8 @@ class Settings(_Section):
                     f"which are not under models (configured: {sorted(names)})"
                 )
         for name, provider in self.models.items():
+            if provider.type == ModelProvider.CUSTOM and provider.plugin is None:
+                raise ValueError(f"models.{name}: a custom provider needs plugin (a connector entry point)")
             if provider.type == ModelProvider.REPLAY:
                 if provider.dataset is None or provider.default_model is None:
                     raise ValueError(f"models.{name}: a replay provider needs dataset and model")

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from orchestra.config.schema import ProviderSettings, Settings
 from orchestra.errors import ConfigError, ModelProviderNotFound
+from orchestra.plugins import GROUPS, discover
 from orchestra.providers.base import BaseModelConnector
 from orchestra.providers.pricing import Price, PriceTable
 from orchestra.providers.recorded import ReplayDataset
@@ -54,6 +55,8 @@ CONNECTOR_FACTORIES: dict[ModelProvider, str] = {
 def build_connector(name: str, provider: ProviderSettings, context: BuildContext) -> BaseModelConnector:
     """The connector for `models.<name>` in config."""
     assert provider.type is not None  # filled in by Settings validation
+    if provider.plugin is not None:
+        return _plugin_connector(name, provider, context)
     target = CONNECTOR_FACTORIES.get(provider.type)
     if target is None:
         raise ConfigError(
@@ -64,6 +67,23 @@ def build_connector(name: str, provider: ProviderSettings, context: BuildContext
     module_name, function_name = target.split(":")
     factory: ConnectorFactory = getattr(importlib.import_module(module_name), function_name)
     return factory(name, provider, context)
+
+
+def _plugin_connector(name: str, provider: ProviderSettings, context: BuildContext) -> BaseModelConnector:
+    found, errors = discover(GROUPS["connectors"], instantiate=False)
+    broken = {error.name: error.error for error in errors}
+    if provider.plugin in broken:
+        raise ConfigError(f"models.{name}.plugin {provider.plugin!r} is broken: {broken[provider.plugin]}")
+    if provider.plugin not in found:
+        available = ", ".join(sorted(found)) or "none installed"
+        raise ConfigError(f"models.{name}.plugin is {provider.plugin!r}; connector plugins: {available}")
+    connector = found[provider.plugin](name, provider, context)
+    if not isinstance(connector, BaseModelConnector):
+        raise ConfigError(
+            f"models.{name}.plugin {provider.plugin!r} built a {type(connector).__name__}, "
+            "not a BaseModelConnector"
+        )
+    return connector
 
 
 class ModelRegistry:

@@ -3,6 +3,7 @@
 orchestra demo            # offline: replay recorded outputs under several configurations
 orchestra sweep FILE      # run or resume a sweep of configurations (--dry-run to plan)
 orchestra check           # validate each provider's key and endpoint
+orchestra improve         # learn a router from logged calls, write back an improved config
 orchestra plugins         # list the plugins installed packages provide
 orchestra ui              # start the MLflow UI on the configured store (loopback)
 """
@@ -37,6 +38,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     sweep.add_argument("--limit", type=int, default=None, help="only the first N prompts")
 
+    improve = commands.add_parser(
+        "improve", help="learn a router from logged calls; write back a better config"
+    )
+    improve.add_argument("--config", default="config.yaml")
+    improve.add_argument("--tracking", default=None, help="mlflow.yaml (default: beside the config)")
+    improve.add_argument("--runs", nargs="*", default=None, help="learn from these runs (default: all)")
+    improve.add_argument("--explore", action="store_true", help="first ask every provider on the datasets")
+    improve.add_argument("--out", default=None, help="default: <config>.improved.yaml")
+    improve.add_argument("--force", action="store_true", help="write the config even if not accepted")
+
     commands.add_parser("plugins", help="list the plugins installed packages provide (and broken ones)")
 
     ui = commands.add_parser("ui", help="start the MLflow UI on the configured tracking store")
@@ -58,6 +69,17 @@ def main(argv: list[str] | None = None) -> int:
             from orchestra.tools.test_connections import main as check_main
 
             return check_main(["--config", args.config])
+        if args.command == "improve":
+            from orchestra.improve.command import main as improve_main
+
+            return improve_main(
+                args.config,
+                tracking_path=args.tracking,
+                runs=args.runs,
+                explore_first=args.explore,
+                out=args.out,
+                force=args.force,
+            )
         if args.command == "plugins":
             from orchestra.plugins import format_inventory, inventory
 

@@ -46,7 +46,7 @@ from orchestra.resilience.budget import Budget
 from orchestra.resilience.factory import build_guard
 from orchestra.resilience.guard import CallContext, ProviderGuard
 from orchestra.routing.decision import RoutingDecision
-from orchestra.routing.factory import build_evaluators
+from orchestra.routing.factory import build_evaluators, load_learned_policy
 from orchestra.routing.history import PerformanceHistory
 from orchestra.routing.router import TaskRouter
 from orchestra.runs import CURRENT_RUN, RunScope
@@ -111,6 +111,8 @@ class Orchestra(Observability):
             self.settings.routing, self.model_registry.get, self.settings.resolve_path
         ).items():
             self.task_router.register_evaluator(task_type, evaluator)
+        if self.settings.routing.learned.policy:
+            self.task_router.set_learned_policy(load_learned_policy(self.settings))
         self.consensus_manager = ConsensusManager(self.settings.consensus, self.settings.resolve_path)
         self.consensus_manager.check_configured()
         self.tracker = tracker or Tracker(self.tracking_settings)

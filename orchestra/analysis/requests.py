@@ -111,7 +111,7 @@ def calls_table(requests: Any) -> pl.DataFrame:
     )
     keep = [
         c
-        for c in ("request_id", "run_name", "run_id", "task_type", "complexity", "timestamp")
+        for c in ("request_id", "run_name", "run_id", "task_type", "complexity", "timestamp", "prompt")
         if c in frame.columns
     ]
     calls = (

@@ -157,6 +157,14 @@ class CostAwareSettings(_Section):
     min_samples: int = Field(default=20, ge=1)
 
 
+class LearnedRoutingSettings(_Section):
+    """The `learned` strategy's policy: a folder written by `KNNRoutingPolicy.save` (or by
+    `orchestra improve`); `cost_weight` overrides the trade-off it was saved with."""
+
+    policy: str | None = None
+    cost_weight: float | None = Field(default=None, ge=0)
+
+
 class EvaluatorSettings(_Section):
     """A complexity evaluator for a task type: heuristic, embedding (kNN on labelled `examples`,
     a CSV/parquet with prompt and complexity columns), llm (graded by `provider`), or the name of
@@ -176,6 +184,7 @@ class RoutingSettings(_Section):
     rules: list[RoutingRule] = Field(default_factory=list)
     performance: PerformanceRoutingSettings = Field(default_factory=PerformanceRoutingSettings)
     cost_aware: CostAwareSettings = Field(default_factory=CostAwareSettings)
+    learned: LearnedRoutingSettings = Field(default_factory=LearnedRoutingSettings)
     evaluators: dict[str, EvaluatorSettings] = Field(default_factory=dict)
 
 
@@ -199,10 +208,25 @@ class ConsensusSettings(_Section):
 
 
 class ImprovementSettings(_Section):
+    """`orchestra improve`: learn a router from logged calls and write back a better config.
+
+    The learned config is written back when, on held-out prompts, its quality is no worse than
+    the current config's by more than `quality_margin` with confidence `auto_apply_threshold`
+    (one-sided paired t-test) and it is better in quality or cheaper.
+    """
+
     enable: bool = False
     analysis_interval: float = Field(default=24, gt=0)
-    auto_apply_threshold: float = Field(default=0.9, ge=0.0, le=1.0)
+    auto_apply_threshold: float = Field(default=0.9, ge=0.5, lt=1.0)
     min_data_points: int = Field(default=100, ge=1)
+    holdout_fraction: float = Field(default=0.5, gt=0.0, lt=1.0)
+    folds: int = Field(default=5, ge=2)
+    features: Literal["hashing", "minilm"] = "hashing"
+    k: int = Field(default=25, ge=1)
+    cost_weights: list[float] = Field(default_factory=lambda: [0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0])
+    cost_slack: float = Field(default=0.0, ge=0.0)
+    quality_margin: float = Field(default=0.02, ge=0.0, le=1.0)
+    policy_dir: str = "models/learned_router"
 
 
 class ProviderPerformance(_Section):

@@ -1,4 +1,4 @@
-"""Complexity evaluators per task type, built from `routing.evaluators` in config.
+"""Routing parts built from config: complexity evaluators per task type, the learned policy.
 
 routing:
   evaluators:
@@ -11,14 +11,23 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from orchestra.config.schema import RoutingSettings
+from orchestra.config.schema import RoutingSettings, Settings
 from orchestra.errors import ConfigError
 from orchestra.plugins import GROUPS, discover
 from orchestra.providers.base import BaseModelConnector
 from orchestra.routing.complexity import ComplexityEvaluator, HeuristicComplexityEvaluator
 from orchestra.routing.evaluators import EmbeddingComplexityEvaluator, LLMComplexityEvaluator
+from orchestra.routing.learned import KNNRoutingPolicy
 
 BUILT_IN = ("heuristic", "embedding", "llm")
+
+
+def load_learned_policy(settings: Settings) -> KNNRoutingPolicy:
+    """The policy `routing.learned.policy` names, with its configured cost weight."""
+    learned = settings.routing.learned
+    assert learned.policy is not None
+    policy = KNNRoutingPolicy.load(settings.resolve_path(learned.policy))
+    return policy if learned.cost_weight is None else policy.with_cost_weight(learned.cost_weight)
 
 
 def build_evaluators(

@@ -255,7 +255,8 @@ class LearnedStrategy(RoutingStrategy):
         if self.policy is None:
             raise ConfigError(
                 "routing.default_strategy is 'learned' but no policy is set: "
-                "fit one (orchestra.routing.learned) and call task_router.set_learned_policy(policy)"
+                "set routing.learned.policy (a folder written by orchestra improve or "
+                "KNNRoutingPolicy.save) or call task_router.set_learned_policy(policy)"
             )
         scores = self.policy.predict(
             context.prompt, context.task_type, context.complexity.value, context.candidates

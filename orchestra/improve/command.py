@@ -44,7 +44,7 @@ async def _main(
     force: bool,
 ) -> int:
     if explore_first:
-        prompts = _dataset_prompts(settings)
+        prompts = dataset_prompts(settings)
         run_id = await explore(config, prompts, tracking, progress=True)
         print(f"exploration run {run_id}: every provider on {len(prompts)} prompts")
         runs = [*(runs or []), run_id]
@@ -63,7 +63,7 @@ async def _main(
     return 0
 
 
-def _dataset_prompts(settings: Settings) -> list[tuple[str, str]]:
+def dataset_prompts(settings: Settings) -> list[tuple[str, str]]:
     """Every prompt of every configured dataset, with its group as task type."""
     prompts = []
     for name, dataset_settings in settings.datasets.items():

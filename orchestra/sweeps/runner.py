@@ -182,8 +182,11 @@ async def _run_arm(
     bar: tqdm,
 ) -> None:
     limit = asyncio.Semaphore(spec.concurrency)
+    every = max(1, len(prompts) // 20)  # progress is logged as the metric requests_done (~20 steps)
+    done = 0
 
     async def one(prompt: str, task_type: str) -> dict[str, Any] | None:
+        nonlocal done
         async with limit:
             try:
                 return await orch.process_request(
@@ -193,6 +196,10 @@ async def _run_arm(
                 return None  # logged as a failed request
             finally:
                 bar.update(1)
+                done += 1
+                if done % every == 0 or done == len(prompts):
+                    assert scope.handle is not None
+                    orch.tracker.log_metrics(scope.handle, {"requests_done": done}, step=done)
 
     params = {
         **{f"arm.{k}": v for k, v in arm.overrides.items()},

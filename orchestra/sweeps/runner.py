@@ -33,6 +33,7 @@ from orchestra.providers.recorded import ReplayDataset
 from orchestra.providers.replay import estimate_tokens
 from orchestra.sweeps.prompts import load_prompts
 from orchestra.sweeps.spec import Arm, SweepSpec, apply_overrides, expand_arms, load_sweep
+from orchestra.sync import run_sync
 from orchestra.tracking.settings import TrackingSettings, load_tracking_settings
 from orchestra.tracking.store import MlflowStore
 from orchestra.tracking.tracker import RunHandle, Tracker
@@ -71,7 +72,7 @@ def run_sweep(
     progress: bool = True,
 ) -> SweepSummary:
     """Run (or resume, or plan with `dry_run`) the sweep described by `path`."""
-    return asyncio.run(_sweep(path, dry_run=dry_run, limit=limit, tracking=tracking, progress=progress))
+    return run_sync(_sweep(path, dry_run=dry_run, limit=limit, tracking=tracking, progress=progress))
 
 
 async def _sweep(

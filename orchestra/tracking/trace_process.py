@@ -14,6 +14,7 @@ import contextlib
 import itertools
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -190,6 +191,9 @@ def main() -> None:
     with contextlib.suppress(OSError):
         os.nice(10)  # background work: requests and the user's own processes come first
     logging.basicConfig(level=logging.WARNING)
+    # Ctrl-C (a Jupyter interrupt, a terminal's process group) is for the parent: it decides
+    # when this writer stops, after the traces it has handed over are written.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _serve(Connection(args.fd), TrackingSettings.model_validate_json(args.settings))
 
 

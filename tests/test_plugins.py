@@ -188,7 +188,7 @@ def test_config_naming_a_missing_or_broken_plugin_is_a_clear_config_error(
         Orchestra({"models": {"x": {"plugin": "nope"}}}, tracking=tracking)
     with pytest.raises(ConfigError, match=r"plugin 'typo' is broken: AttributeError"):
         Orchestra({"framework": {"metrics_collectors": ["typo"]}}, tracking=tracking)
-    with pytest.raises(ConfigError, match=r"a custom provider needs plugin"):
+    with pytest.raises(ConfigError, match=r"or name an installed connector plugin"):
         Orchestra({"models": {"x": {"type": "custom"}}}, tracking=tracking)
 
 

@@ -310,8 +310,6 @@ class Settings(_Section):
                     f"which are not under models (configured: {sorted(names)})"
                 )
         for name, provider in self.models.items():
-            if provider.type == ModelProvider.CUSTOM and provider.plugin is None:
-                raise ValueError(f"models.{name}: a custom provider needs plugin (a connector entry point)")
             if provider.type == ModelProvider.REPLAY:
                 if provider.dataset is None or provider.default_model is None:
                     raise ValueError(f"models.{name}: a replay provider needs dataset and model")

@@ -154,19 +154,9 @@ async def improve_async(
     after = await replay_config(
         learned, test, tracking=tracking, run_name="improve: learned", tags=tags, progress=progress
     )
-    quality = paired_t(
-        before["quality"].to_numpy(),
-        after["quality"].to_numpy(),
-        metric="quality",
-        arm_a="current",
-        arm_b="learned",
-    )
-    cost = paired_t(
-        before["cost_usd"].to_numpy(),
-        after["cost_usd"].to_numpy(),
-        metric="cost_usd",
-        arm_a="current",
-        arm_b="learned",
+    quality, cost = (
+        paired_t(before[m].to_numpy(), after[m].to_numpy(), metric=m, arm_a="current", arm_b="learned")
+        for m in ("quality", "cost_usd")
     )
     p_non_inferior = _non_inferiority_p(before, after, options.quality_margin)
     accepted, reason = _decide(quality, cost, p_non_inferior, options)

@@ -62,7 +62,8 @@ def build_connector(name: str, provider: ProviderSettings, context: BuildContext
         raise ConfigError(
             f"models.{name}: providers of type {provider.type.value!r} cannot be built from "
             f"config here (buildable: {', '.join(t.value for t in CONNECTOR_FACTORIES)}); "
-            "register a connector in code with model_registry.register_connector"
+            "register a connector in code with model_registry.register_connector, or name an "
+            "installed connector plugin with plugin: <entry point>"
         )
     module_name, function_name = target.split(":")
     factory: ConnectorFactory = getattr(importlib.import_module(module_name), function_name)

@@ -415,7 +415,8 @@ class Orchestra(Observability):
             await self.hooks.emit("on_error", request_id=record.request_id, error=error, record=record)
         if self.hooks.wants("after_request"):
             await self.hooks.emit("after_request", request_id=record.request_id, record=record)
-        await self.collect_metrics(record)
+        if self.metrics_collectors:
+            await self.collect_metrics(record)
 
     def _metadata(
         self, record: RequestRecord, decision: RoutingDecision | None, run: RunHandle

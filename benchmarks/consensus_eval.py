@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from pathlib import Path
 
 import numpy as np
 import polars as pl
+from alpaca import ALL, DATA, ROOT, STRONG
 
 from orchestra.analysis.winrate import WinRate, win_rate
 from orchestra.consensus import (
@@ -32,17 +32,6 @@ from orchestra.consensus import (
     VotingConsensus,
 )
 from orchestra.types import ModelResponse
-
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / "data" / "alpacaeval" / "responses.parquet"
-STRONG = ["gpt4", "claude-2.1", "gemini-pro"]
-ALL = [
-    *STRONG,
-    "gpt-3.5-turbo-0301",
-    "Mixtral-8x7B-Instruct-v0.1",
-    "Mistral-7B-Instruct-v0.2",
-    "llama-2-70b-chat-hf",
-]
 
 
 def fold(prompt: str) -> int:

@@ -27,20 +27,12 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+from alpaca import ALL, DATA, STRONG
 
 from orchestra.consensus import EmbeddingSpec, SimilarityConsensus
 from orchestra.consensus.embeddings import load_embedder, resolve_backend
 from orchestra.types import ModelResponse
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "alpacaeval" / "responses.parquet"
-STRONG = ["gpt4", "claude-2.1", "gemini-pro"]
-ALL = [
-    *STRONG,
-    "gpt-3.5-turbo-0301",
-    "Mixtral-8x7B-Instruct-v0.1",
-    "Mistral-7B-Instruct-v0.2",
-    "llama-2-70b-chat-hf",
-]
 BACKENDS = ["torch", "torch-bf16", "onnx-int8"]
 
 

@@ -19,20 +19,12 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+from alpaca import DATA, offline_config
 
 from orchestra import ModelRequest, Orchestra, TrackingSettings
 from orchestra.analysis.winrate import WinRate, win_rate
 
-ROOT = Path(__file__).resolve().parents[1]
-PROVIDERS = {
-    "gpt-4": "gpt4",
-    "claude-2.1": "claude-2.1",
-    "gemini-pro": "gemini-pro",
-    "gpt-3.5-turbo": "gpt-3.5-turbo-0301",
-    "mixtral-8x7b": "Mixtral-8x7B-Instruct-v0.1",
-    "mistral-7b": "Mistral-7B-Instruct-v0.2",
-    "llama-2-70b": "llama-2-70b-chat-hf",
-}
+PROVIDERS = {name: model["model"] for name, model in offline_config()["models"].items()}
 STRATEGIES = {
     "rules (always GPT-4)": {"default_strategy": "rules"},
     "random": {"default_strategy": "random"},
@@ -46,25 +38,14 @@ STRATEGIES = {
 
 
 def config(routing: dict) -> dict:
-    return {
-        "framework": {"seed": 0},
-        "datasets": {
-            "alpacaeval": {
-                "path": str(ROOT / "data" / "alpacaeval" / "responses.parquet"),
-                "prompt_column": "instruction",
-                "quality_column": "preference",
-                "quality_offset": -1.0,
-                "group_column": "dataset",
-            }
-        },
-        "models": {n: {"type": "replay", "dataset": "alpacaeval", "model": m} for n, m in PROVIDERS.items()},
-        "routing": {
+    return offline_config(
+        {
             "rules": [{"providers": list(PROVIDERS)}],
             "complexity_threshold": 0.5,
             "performance": {"min_samples": 10, "load_history": False, **routing.pop("performance", {})},
             **routing,
-        },
-    }
+        }
+    )
 
 
 def half(prompt: str) -> int:
@@ -105,7 +86,7 @@ async def run(name: str, routing: dict, folder: Path) -> tuple[WinRate, float, C
 
 
 def baselines(prompts: list[str]) -> list[tuple[str, WinRate, float]]:
-    frame = pl.read_parquet(ROOT / "data" / "alpacaeval" / "responses.parquet")
+    frame = pl.read_parquet(DATA)
     frame = frame.filter(pl.col("instruction").is_in(prompts)).with_columns(
         (pl.col("preference") - 1).alias("q")
     )
@@ -127,9 +108,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         for name, routing in STRATEGIES.items():
             results[name] = asyncio.run(run(name, routing, Path(folder)))
-    prompts = (
-        pl.read_parquet(ROOT / "data" / "alpacaeval" / "responses.parquet")["instruction"].unique().to_list()
-    )
+    prompts = pl.read_parquet(DATA)["instruction"].unique().to_list()
     evaluation = [p for p in prompts if half(p) == 1]
     print(f"{'strategy':<36} {'win rate vs GPT-4 Turbo [95% CI]':<34} {'$/request':>10}  share of requests")
     for name, (rate, cost, shares) in results.items():

@@ -13,32 +13,15 @@ from orchestra.config.schema import ConsensusSettings
 from orchestra.consensus.manager import ConsensusManager
 from orchestra.errors import (
     BudgetExceeded,
-    CallFailure,
     ConsensusNotReached,
     ConsensusTimeout,
     InsufficientResponses,
 )
-from orchestra.pipeline import Answers
+from orchestra.pipeline import Answers, add_answers, failures, set_answer
 from orchestra.routing.decision import RoutingDecision
 from orchestra.tracking.records import RequestRecord
 
 AskMore = Callable[[int], Awaitable[Answers | None]]
-
-
-def add_answers(record: RequestRecord, answers: Answers) -> None:
-    """Record every call of `answers` and add up the usage of the successful ones."""
-    record.calls.extend(answers.calls)
-    record.latency_ms += answers.latency_ms
-    for call in answers.calls:
-        if call.ok:
-            record.providers_used.append(call.provider)
-            record.input_tokens += call.input_tokens
-            record.output_tokens += call.output_tokens
-            record.cost_usd += call.cost_usd
-
-
-def _failures(answers: Answers) -> list[CallFailure]:
-    return [CallFailure(c.provider, c.error_type or "", c.error_message or "") for c in answers.failures]
 
 
 async def choose_answer(
@@ -59,20 +42,22 @@ async def choose_answer(
             provider=answers.calls[0].provider,
             request_id=record.request_id,
         )
-    wants_consensus = decision.require_consensus and len(decision.chosen) > 1
     timed_out = any(c.error_type == "ProviderTimeout" for c in answers.failures)
-    if wants_consensus and settings.timeout_s is not None and len(responses) < 2 and timed_out:
+    if decision.wants_consensus and settings.timeout_s is not None and len(responses) < 2 and timed_out:
         raise ConsensusTimeout(
             f"only {len(responses)} answer(s) within the consensus timeout of {settings.timeout_s:g} s",
-            _failures(answers),
+            failures(answers.calls),
             request_id=record.request_id,
         )
     if not responses or len(responses) < decision.min_providers:
         raise InsufficientResponses(
-            max(decision.min_providers, 1), len(responses), _failures(answers), request_id=record.request_id
+            max(decision.min_providers, 1),
+            len(responses),
+            failures(answers.calls),
+            request_id=record.request_id,
         )
     chosen = responses[0]
-    if wants_consensus and len(responses) >= 2:
+    if decision.wants_consensus and len(responses) >= 2:
         context = {"task_type": record.task_type, "prompt": record.prompt, "request_id": record.request_id}
         record.consensus_start_ns = time.time_ns()
         chosen, outcome = await consensus.decide(responses, context)
@@ -96,7 +81,4 @@ async def choose_answer(
                 f"{', '.join(outcome.providers)}",
                 request_id=record.request_id,
             )
-    record.response = chosen.content
-    record.answered_by = chosen.provider
-    record.quality = chosen.metadata.get("quality")
-    record.confidence = chosen.confidence_score
+    set_answer(record, chosen)

@@ -96,22 +96,16 @@ def main(argv: list[str] | None = None) -> int:
 
 def _ui(tracking_path: str | None, port: int, print_only: bool) -> int:
     """Start `mlflow server` on the configured store, on 127.0.0.1, in the foreground."""
-    import shlex
-
-    from orchestra.demo import ui_command
     from orchestra.tracking.settings import load_tracking_settings
 
-    command = ui_command(load_tracking_settings(tracking_path), port)
-    print(command)
-    if print_only:
-        return 0
-    words = shlex.split(command)
-    environment = dict(os.environ)
-    while "=" in words[0]:
-        key, value = words.pop(0).split("=", 1)
-        environment[key] = value
+    settings = load_tracking_settings(tracking_path)
+    print(settings.ui_command(port))
+    command = settings.ui_argv(port)
+    if command is None or print_only:
+        return 0  # a tracking server serves its own UI: the line above says where
+    environment, argv = command
     print(f"MLflow UI at http://127.0.0.1:{port}  (Ctrl-C to stop)", flush=True)
-    return subprocess.call(words, env=environment)
+    return subprocess.call(argv, env={**os.environ, **environment})
 
 
 if __name__ == "__main__":

@@ -24,8 +24,7 @@ from orchestra.analysis.requests import load_requests
 from orchestra.errors import AnalysisError
 from orchestra.tracking.settings import TrackingSettings, load_tracking_settings
 from orchestra.tracking.store import MlflowStore
-
-_SWEEP_TAG, _KIND_TAG = "orchestra.sweep_id", "orchestra.kind"
+from orchestra.tracking.tags import KIND_TAG, SUPERSEDED_TAG
 
 
 def _settings(tracking: TrackingSettings | str | Path | None) -> TrackingSettings:
@@ -77,7 +76,7 @@ class RunsDashboard:
     def refresh(self) -> None:
         """Reload the run list (newest first), keeping the selection where possible."""
         selected = set(self.runs.value)
-        runs = [r for r in self.store.runs() if r["tags"].get(_KIND_TAG) != "sweep"]
+        runs = [r for r in self.store.runs() if r["tags"].get(KIND_TAG) != "sweep"]
         self.runs.options = [
             (f"{r['name']}  [{r['status'].lower()}, {int(r['metrics'].get('requests', 0))} req]", r["run_id"])
             for r in runs
@@ -126,12 +125,13 @@ class SweepMonitor:
         self.bars = widgets.VBox()
         self.widget = widgets.VBox([self.header, self.bars])
         self._bars: dict[str, widgets.IntProgress] = {}
+        self._status: str | None = None  # the parent run's status as of the last refresh
         self.refresh()
 
     def _parent(self) -> dict[str, Any] | None:
         parents = [
             r
-            for r in self.store.runs(f"tags.`{_KIND_TAG}` = 'sweep'")
+            for r in self.store.runs(f"tags.`{KIND_TAG}` = 'sweep'")
             if r["name"] == self.sweep or r["run_id"] == self.sweep
         ]
         return parents[0] if parents else None
@@ -139,7 +139,9 @@ class SweepMonitor:
     def refresh(self) -> pl.DataFrame:
         """Arm, status, requests done and expected; the bars follow."""
         parent = self._parent()
+        self._status = None if parent is None else parent["status"]
         if parent is None:
+            self._bars, self.bars.children = {}, ()
             self.header.value = f"<i>no sweep {html.escape(self.sweep)!s} logged yet</i>"
             return pl.DataFrame(
                 schema={"arm": pl.String, "status": pl.String, "done": pl.Int64, "total": pl.Int64}
@@ -149,20 +151,23 @@ class SweepMonitor:
         children = [
             r
             for r in self.store.runs(f"tags.`mlflow.parentRunId` = '{parent['run_id']}'")
-            if r["tags"].get("orchestra.superseded") != "true"
+            if r["tags"].get(SUPERSEDED_TAG) != "true"
         ]
         rows = []
+        bars: dict[str, widgets.IntProgress] = {}
         for run in sorted(children, key=lambda r: r["start_time"]):
             done = total if run["status"] == "FINISHED" else int(run["metrics"].get("requests_done", 0))
             rows.append((run["name"], run["status"], done, total))
-            bar = self._bars.setdefault(
-                run["run_id"], widgets.IntProgress(min=0, description=run["name"][:18])
-            )
+            bar = self._bars.get(run["run_id"])
+            if bar is None:
+                bar = widgets.IntProgress(min=0, description=run["name"][:18])
             bar.max, bar.value = max(total, 1), done
             bar.bar_style = {"FINISHED": "success", "FAILED": "danger", "KILLED": "danger"}.get(
                 run["status"], "info"
             )
-        self.bars.children = tuple(self._bars.values())
+            bars[run["run_id"]] = bar
+        self._bars = bars  # the current arms only: a superseded attempt's bar goes
+        self.bars.children = tuple(bars.values())
         finished = sum(1 for _, status, _, _ in rows if status == "FINISHED")
         self.header.value = (
             f"<b>{html.escape(parent['name'])}</b>: {finished}/{arms} arms finished, "
@@ -176,8 +181,8 @@ class SweepMonitor:
 
     @property
     def finished(self) -> bool:
-        parent = self._parent()
-        return parent is not None and parent["status"] == "FINISHED"
+        """Whether the sweep had finished at the last `refresh` (the table is as of then too)."""
+        return self._status == "FINISHED"
 
     async def watch(self, interval_s: float = 2.0, timeout_s: float | None = None) -> pl.DataFrame:
         """Refresh every `interval_s` until the sweep has finished (or `timeout_s` passed)."""

@@ -10,20 +10,21 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tqdm.asyncio import tqdm
+from tqdm.auto import tqdm
 
-from orchestra.analysis.winrate import WinRate, win_rate
+from orchestra.analysis.winrate import WinRate
 from orchestra.config.loader import load_settings
 from orchestra.config.schema import RoutingSettings, Settings
 from orchestra.errors import OrchestraError
 from orchestra.orchestrator import Orchestra
 from orchestra.providers.pricing import PriceTable
+from orchestra.sweeps.arms import answer_all, summarize_outcomes
 from orchestra.tracking.settings import TrackingSettings, load_tracking_settings
+from orchestra.tracking.tags import KIND_TAG
 from orchestra.tracking.tracker import Tracker
 
 STRONG = ["gpt-4", "claude-2.1", "gemini-pro"]
@@ -49,7 +50,6 @@ class ArmResult:
     requests: int
     errors: int
     run_id: str | None
-    qualities: list[float] = field(repr=False, default_factory=list)
 
 
 def demo_arms(settings: Settings, prices: PriceTable) -> list[DemoArm]:
@@ -107,7 +107,7 @@ async def run_demo(
     prompts = dataset.prompts()[:limit] if limit else dataset.prompts()
     results = []
     try:
-        async with first.run(f"demo-{time.strftime('%Y%m%d-%H%M%S')}", tags={"orchestra.kind": "demo"}):
+        async with first.run(f"demo-{time.strftime('%Y%m%d-%H%M%S')}", tags={KIND_TAG: "demo"}):
             for arm in demo_arms(base, first.prices):
                 orch = Orchestra(arm_settings(base, arm), tracker=tracker, datasets=first.datasets)
                 results.append(await _run_arm(orch, arm, prompts, groups, concurrency, progress))
@@ -120,22 +120,13 @@ async def run_demo(
 async def _run_arm(
     orch: Orchestra, arm: DemoArm, prompts: list[str], groups: dict, concurrency: int, progress: bool
 ) -> ArmResult:
-    limit = asyncio.Semaphore(concurrency)
-
-    async def one(prompt: str) -> dict[str, Any] | None:
-        async with limit:
-            try:
-                return await orch.process_request(
-                    prompt, task_type=groups.get(prompt) or "general", user_id="demo", session_id=arm.name
-                )
-            except OrchestraError:
-                return None  # logged as a failed request; counted below
-
     params = {"demo.arm": arm.name, "demo.description": arm.description, "demo.prompts": len(prompts)}
-    async with orch.run(arm.name, params=params, tags={"orchestra.kind": "demo-arm"}) as scope:
-        outcomes = await tqdm.gather(
-            *(one(p) for p in prompts), desc=f"{arm.name:<28}", disable=not progress, file=sys.stderr
-        )
+    pairs = [(prompt, groups.get(prompt) or "general") for prompt in prompts]
+    async with orch.run(arm.name, params=params, tags={KIND_TAG: "demo-arm"}) as scope:
+        with tqdm(total=len(pairs), desc=f"{arm.name:<28}", disable=not progress, file=sys.stderr) as bar:
+            outcomes = await answer_all(
+                orch, pairs, concurrency, lambda _: bar.update(1), user_id="demo", session_id=arm.name
+            )
         result = summarize(arm, outcomes, scope.run_id)
         scope.log_metrics(
             {
@@ -152,23 +143,23 @@ async def _run_arm(
 
 def summarize(arm: DemoArm, outcomes: list[dict[str, Any] | None], run_id: str | None) -> ArmResult:
     """Aggregate one arm's results (failed requests count as errors, not as losses)."""
-    answered = [o["metadata"] for o in outcomes if o is not None]
-    if not answered:
+    summary = summarize_outcomes(outcomes)
+    if not summary.answered:
         raise OrchestraError(f"demo arm {arm.name!r}: every request failed")
-    qualities = [m["quality"] for m in answered if m["quality"] is not None]
-    shares = Counter(m["answered_by"] for m in answered)
-    n = len(answered)
+    if summary.win_rate is None:
+        raise OrchestraError(f"demo arm {arm.name!r}: no answer has a quality label")
+    assert summary.cost_per_request is not None and summary.latency_ms is not None
+    assert summary.calls_per_request is not None
     return ArmResult(
         arm=arm,
-        win_rate=win_rate(qualities),
-        cost_per_request=sum(m["cost_usd"] for m in answered) / n,
-        latency_ms=sum(m["latency_ms"] for m in answered) / n,
-        calls_per_request=sum(len(m["providers_called"]) for m in answered) / n,
-        answered_share={p: c / n for p, c in shares.most_common()},
-        requests=len(outcomes),
-        errors=len(outcomes) - n,
+        win_rate=summary.win_rate,
+        cost_per_request=summary.cost_per_request,
+        latency_ms=summary.latency_ms,
+        calls_per_request=summary.calls_per_request,
+        answered_share=summary.answered_share,
+        requests=summary.requests,
+        errors=summary.errors,
         run_id=run_id,
-        qualities=qualities,
     )
 
 
@@ -199,12 +190,6 @@ def _percent(share: float) -> str:
     return f"{share:.0%}" if share >= 0.01 or share == 0 else "<1%"
 
 
-def ui_command(tracking: TrackingSettings, port: int = 5000) -> str:
-    """The one command that opens the MLflow UI on the logged store."""
-    local = Path(sys.executable).with_name("mlflow")
-    return tracking.ui_command(port, str(local) if local.exists() else "mlflow")
-
-
 def main(config: str = "config.yaml", limit: int | None = None, concurrency: int = 64) -> int:
     results, tracking = asyncio.run(run_demo(config, limit=limit, concurrency=concurrency))
     print()
@@ -214,5 +199,5 @@ def main(config: str = "config.yaml", limit: int | None = None, concurrency: int
         print(f"  {r.arm.name:<28} {r.arm.description}  (MLflow run {r.run_id})")
     print()
     print("Open the MLflow UI on these runs:")
-    print(f"  {ui_command(tracking)}")
+    print(f"  {tracking.ui_command()}")
     return 0

@@ -12,11 +12,12 @@ data) and may be a function or a coroutine function.
 from __future__ import annotations
 
 import inspect
-import logging
 from collections.abc import Callable
 from typing import Any
 
-logger = logging.getLogger("orchestra.hooks")
+from orchestra.logs import get_logger
+
+logger = get_logger("orchestra.hooks")
 
 EVENTS = (
     "before_route",

@@ -49,7 +49,7 @@ def request_metadata(
             for c in record.calls
         ],
         "answered_by": record.answered_by,
-        "model": next((c.model for c in record.calls if c.ok and c.provider == record.answered_by), None),
+        "model": record.answered_model,
         "routing_strategy": decision.strategy if decision else None,
         "routing_reason": decision.reason if decision else None,
         "propensities": dict(decision.propensities) if decision else {},

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,10 +11,11 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from orchestra.errors import ConfigError, InvalidRequest
+from orchestra.logs import get_logger
 from orchestra.metrics import MetricsCollector, request_metrics
 from orchestra.plugins import GROUPS, discover
+from orchestra.redact import SECRETS
 from orchestra.tracking.records import RequestRecord
-from orchestra.tracking.redact import SECRETS
 
 if TYPE_CHECKING:
     from orchestra.config.schema import Settings
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from orchestra.tracking.settings import TrackingSettings
     from orchestra.tracking.tracker import Tracker
 
-logger = logging.getLogger("orchestra")
+logger = get_logger("orchestra")
 
 
 class Observability:
@@ -115,8 +115,9 @@ class Observability:
 
     async def collect_metrics(self, record: RequestRecord) -> None:
         """Hand one finished request to every metrics collector."""
+        observations = request_metrics(record)
         for collector in self.metrics_collectors:
-            await _collect(collector, record)
+            await _collect(collector, observations)
 
 
 def configured_collectors(names: list[str]) -> list[MetricsCollector]:
@@ -146,9 +147,11 @@ def _write_frame(frame: pl.DataFrame, target: Path) -> None:
         target.write_text(json.dumps(frame.to_dicts(), default=str, indent=1), encoding="utf-8")
 
 
-async def _collect(collector: MetricsCollector, record: RequestRecord) -> None:
+async def _collect(
+    collector: MetricsCollector, observations: list[tuple[str, float, dict[str, str]]]
+) -> None:
     try:
-        for name, value, tags in request_metrics(record):
+        for name, value, tags in observations:
             await collector.collect_custom_metric(name, value, tags)
     except Exception:
         logger.warning("metrics collector %r failed; the request goes on", collector, exc_info=True)

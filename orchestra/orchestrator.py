@@ -21,7 +21,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from orchestra.answering import add_answers, choose_answer
+from orchestra.answering import choose_answer
 from orchestra.cache.base import ResponseCache
 from orchestra.config.loader import load_settings
 from orchestra.config.schema import Settings
@@ -33,15 +33,16 @@ from orchestra.errors import (
     StreamClosed,
 )
 from orchestra.hooks import Hooks
-from orchestra.logs import configure_logging
+from orchestra.logs import configure_logging, get_logger
 from orchestra.metadata import request_metadata
 from orchestra.metrics import MetricsCollector
 from orchestra.observability import Observability, configured_collectors, stage_timings
-from orchestra.pipeline import Answers, gather_answers, new_context, stream_answer
+from orchestra.pipeline import Answers, add_answers, gather_answers, new_context, stream_answer
 from orchestra.providers.base import BaseModelConnector
 from orchestra.providers.pricing import Price, PriceTable
 from orchestra.providers.recorded import ReplayDataset
 from orchestra.providers.registry import BuildContext, ModelRegistry, build_connector
+from orchestra.redact import SECRETS
 from orchestra.resilience.budget import Budget
 from orchestra.resilience.factory import build_guard
 from orchestra.resilience.guard import CallContext, ProviderGuard
@@ -53,14 +54,14 @@ from orchestra.runs import CURRENT_RUN, RunScope
 from orchestra.streaming import StreamingResponse
 from orchestra.sync import run_sync
 from orchestra.tracking.params import settings_params
-from orchestra.tracking.reader import load_request_tables
+from orchestra.tracking.reader import load_requests
 from orchestra.tracking.records import RequestRecord
-from orchestra.tracking.redact import SECRETS
 from orchestra.tracking.settings import TrackingSettings, load_tracking_settings
+from orchestra.tracking.tags import KIND_TAG
 from orchestra.tracking.tracker import RunHandle, Tracker
 from orchestra.types import ModelProvider, ModelRequest, TaskComplexity
 
-logger = logging.getLogger("orchestra")
+logger = get_logger("orchestra")
 
 
 class Orchestra(Observability):
@@ -123,6 +124,9 @@ class Orchestra(Observability):
         self.cache = _response_cache(self.settings)
         self._guards: dict[str, ProviderGuard] = {}
         self._run_budgets: dict[str, Budget] = {}
+        self._request_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary()
+        )
         reference = weakref.ref(self)
         atexit.register(lambda: (orch := reference()) is not None and orch.close())
 
@@ -147,7 +151,9 @@ class Orchestra(Observability):
         window = routing.performance.window_hours
         since = None if window is None else datetime.now(UTC) - timedelta(hours=window)
         try:
-            logged = load_request_tables(self.tracking_settings, since=since)
+            logged = load_requests(
+                since=since, tracking=self.tracking_settings, columns=list(PerformanceHistory.COLUMNS)
+            )
         except Exception as err:  # no history is a cold start, not a failure
             logger.warning("could not load routing history from the tracking store: %s", err)
             return
@@ -184,7 +190,7 @@ class Orchestra(Observability):
             self._session_run = self.tracker.begin_run(
                 f"session-{time.strftime('%Y%m%d-%H%M%S')}",
                 params=settings_params(self.settings),
-                tags={"orchestra.kind": "session"},
+                tags={KIND_TAG: "session"},
             )
         return self._session_run
 
@@ -211,78 +217,85 @@ class Orchestra(Observability):
 
         `timeout` bounds the whole request (default `performance.request_timeout`).
         `stream=True` (single-provider routes) returns a `StreamingResponse` of text deltas.
+        At most `performance.max_concurrent_requests` run at once; more wait for a slot (a
+        streamed request holds its slot until the stream starts).
         Raises an `OrchestraError` (after logging the failed request) when no answer is possible.
         """
-        started = time.perf_counter()
-        run = self.current_run()
-        if run.run_id is None:
-            await self.tracker.wait_created(run)  # at once when already created (or spooled)
-        task_type = task_type or self.settings.framework.default_task_type
-        record = RequestRecord(
-            request_id=uuid.uuid4().hex,
-            run_key=run.run_key,
-            start_ns=time.time_ns(),
-            end_ns=0,
-            user_id=str(user_id),
-            session_id=session_id,
-            task_type=task_type,
-            prompt=prompt if isinstance(prompt, str) else repr(prompt),
-            system_prompt=system_prompt,
-            tags=dict(tags or {}),
-        )
-        decision: RoutingDecision | None = None
-        try:
-            _validate(prompt, user_id, min_providers, record.request_id)
-            if self.hooks.wants("before_route"):
-                await self.hooks.emit(
-                    "before_route",
-                    request_id=record.request_id,
-                    prompt=prompt,
-                    task_type=task_type,
-                    user_id=record.user_id,
-                )
-            record.route_start_ns = time.time_ns()
-            decision = await self.task_router.evaluate_and_route(
-                prompt,
-                task_type,
-                complexity_override=complexity_override,
-                require_consensus=require_consensus,
-                min_providers=min_providers,
+        async with self._request_slot():
+            started = time.perf_counter()
+            run = self.current_run()
+            if run.run_id is None:
+                await self.tracker.wait_created(run)  # at once when already created (or spooled)
+            task_type = task_type or self.settings.framework.default_task_type
+            record = RequestRecord(
+                request_id=uuid.uuid4().hex,
+                run_key=run.run_key,
+                start_ns=time.time_ns(),
+                end_ns=0,
+                user_id=str(user_id),
+                session_id=session_id,
+                task_type=task_type,
+                prompt=prompt if isinstance(prompt, str) else repr(prompt),
+                system_prompt=system_prompt,
+                tags=dict(tags or {}),
             )
-            record.route_end_ns = time.time_ns()
-            record.routing = decision.as_dict()
-            if self.hooks.wants("after_route"):
-                await self.hooks.emit("after_route", request_id=record.request_id, decision=decision)
-            options = {"system_prompt": system_prompt, "temperature": temperature, "max_tokens": max_tokens}
-            deadline = asyncio.get_running_loop().time() + (
-                timeout or self.settings.performance.request_timeout
-            )
-            run_budget = self._run_budget(run)
-
-            def request_for(name: str) -> ModelRequest:
-                return self._request_for(name, prompt, options)
-
-            def context_for(name: str) -> CallContext:
-                return new_context(self._timeout_for(name), deadline, run_budget, self.hooks)
-
-            if stream:
-                if len(decision.chosen) > 1:
-                    raise InvalidRequest(
-                        f"stream=True needs a single-provider route; this one calls {decision.chosen} "
-                        "(consensus or min_providers > 1)",
+            decision: RoutingDecision | None = None
+            try:
+                _validate(prompt, user_id, min_providers, record.request_id)
+                if self.hooks.wants("before_route"):
+                    await self.hooks.emit(
+                        "before_route",
                         request_id=record.request_id,
+                        prompt=prompt,
+                        task_type=task_type,
+                        user_id=record.user_id,
                     )
-                return self._streaming(record, run, started, decision, request_for, context_for)
-            await self._answer(record, decision, request_for, context_for)
-        except OrchestraError as err:
-            err.request_id = err.request_id or record.request_id
-            await self._finish(record, run, started, error=err)
-            raise
-        except Exception as err:
-            await self._finish(record, run, started, error=err)
-            raise
-        await self._finish(record, run, started)
-        return {"response": record.response, "metadata": self._metadata(record, decision, run)}
+                record.route_start_ns = time.time_ns()
+                decision = await self.task_router.evaluate_and_route(
+                    prompt,
+                    task_type,
+                    complexity_override=complexity_override,
+                    require_consensus=require_consensus,
+                    min_providers=min_providers,
+                )
+                record.route_end_ns = time.time_ns()
+                record.routing = decision.as_dict()
+                if self.hooks.wants("after_route"):
+                    await self.hooks.emit("after_route", request_id=record.request_id, decision=decision)
+                options = {
+                    "system_prompt": system_prompt,
+                    "temperature": temperature,
+                    "max_tokens": max_tokens,
+                }
+                deadline = asyncio.get_running_loop().time() + (
+                    timeout or self.settings.performance.request_timeout
+                )
+                run_budget = self._run_budget(run)
+
+                def request_for(name: str) -> ModelRequest:
+                    return self._request_for(name, prompt, options)
+
+                def context_for(name: str) -> CallContext:
+                    return new_context(self._timeout_for(name), deadline, run_budget, self.hooks)
+
+                if stream:
+                    if len(decision.chosen) > 1:
+                        raise InvalidRequest(
+                            f"stream=True needs a single-provider route; this one calls {decision.chosen} "
+                            "(consensus or min_providers > 1)",
+                            request_id=record.request_id,
+                        )
+                    return self._streaming(record, run, started, decision, request_for, context_for)
+                await self._answer(record, decision, request_for, context_for)
+            except OrchestraError as err:
+                err.request_id = err.request_id or record.request_id
+                await self._finish(record, run, started, error=err)
+                raise
+            except Exception as err:
+                await self._finish(record, run, started, error=err)
+                raise
+            await self._finish(record, run, started)
+            return {"response": record.response, "metadata": self._metadata(record, decision, run)}
 
     async def _answer(
         self,
@@ -292,7 +305,7 @@ class Orchestra(Observability):
         context_for: Callable[[str], CallContext],
     ) -> None:
         """Call the routed providers (embedding answers for consensus as they arrive), then choose."""
-        consensus = decision.require_consensus and len(decision.chosen) > 1
+        consensus = decision.wants_consensus
         on_answer = partial(self.consensus_manager.prepare, record.task_type) if consensus else None
         answers = await gather_answers(
             decision,
@@ -351,6 +364,16 @@ class Orchestra(Observability):
 
         return StreamingResponse(deltas(), lambda: finished or None)
 
+    def _request_slot(self) -> asyncio.Semaphore:
+        """This event loop's gate of `performance.max_concurrent_requests`."""
+        loop = asyncio.get_running_loop()
+        gate = self._request_gates.get(loop)
+        if gate is None:
+            gate = self._request_gates[loop] = asyncio.Semaphore(
+                self.settings.performance.max_concurrent_requests
+            )
+        return gate
+
     def process_request_sync(self, prompt: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
         """`process_request` for scripts and notebooks (works inside Jupyter's running loop)."""
         return run_sync(self.process_request(prompt, *args, **kwargs))
@@ -363,8 +386,7 @@ class Orchestra(Observability):
             else {"temperature": provider.temperature, "max_tokens": provider.max_tokens}
         )
         values = {**defaults, **{k: v for k, v in options.items() if v is not None}}
-        params = dict(provider.params) if provider is not None else {}
-        return ModelRequest(prompt=prompt, model_specific_params=params, **values)
+        return ModelRequest(prompt=prompt, **values)  # models.<name>.params live in the connector
 
     def _timeout_for(self, name: str) -> float:
         performance = self.settings.performance
@@ -415,7 +437,7 @@ class Orchestra(Observability):
             await self.hooks.emit("on_error", request_id=record.request_id, error=error, record=record)
         if self.hooks.wants("after_request"):
             await self.hooks.emit("after_request", request_id=record.request_id, record=record)
-        if self.metrics_collectors:
+        if self.metrics_collectors and self.settings.framework.enable_metrics:
             await self.collect_metrics(record)
 
     def _metadata(
@@ -496,7 +518,7 @@ def _price_table(settings: Settings) -> PriceTable:
 
 def _response_cache(settings: Settings) -> ResponseCache | None:
     performance = settings.performance
-    if not performance.enable_response_caching:
+    if not (performance.enable_response_caching or settings.framework.enable_caching):
         return None
     if performance.cache_backend == "redis":
         from orchestra.cache.redis import RedisCache

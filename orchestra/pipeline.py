@@ -19,14 +19,15 @@ from orchestra.errors import (
     ProviderError,
     ProviderTimeout,
 )
+from orchestra.logs import get_logger
+from orchestra.redact import SECRETS
 from orchestra.resilience.guard import CallContext, ProviderGuard
 from orchestra.resilience.retry import AttemptLog
 from orchestra.routing.decision import RoutingDecision
 from orchestra.tracking.records import CallRecord, RequestRecord
-from orchestra.tracking.redact import SECRETS
 from orchestra.types import ModelRequest, ModelResponse
 
-logger = logging.getLogger("orchestra.pipeline")
+logger = get_logger("orchestra.pipeline")
 
 
 @dataclass
@@ -40,6 +41,31 @@ class Answers:
     @property
     def failures(self) -> list[CallRecord]:
         return [call for call in self.calls if not call.ok]
+
+
+def add_answers(record: RequestRecord, answers: Answers) -> None:
+    """Record every call of `answers` and add up the usage of the successful ones."""
+    record.calls.extend(answers.calls)
+    record.latency_ms += answers.latency_ms
+    for call in answers.calls:
+        if call.ok:
+            record.providers_used.append(call.provider)
+            record.input_tokens += call.input_tokens
+            record.output_tokens += call.output_tokens
+            record.cost_usd += call.cost_usd
+
+
+def set_answer(record: RequestRecord, response: ModelResponse) -> None:
+    """`response` is the answer returned: its text, provider, quality label and confidence."""
+    record.response = response.content
+    record.answered_by = response.provider
+    record.quality = response.metadata.get("quality")
+    record.confidence = response.confidence_score
+
+
+def failures(calls: list[CallRecord]) -> list[CallFailure]:
+    """Each failed call, as the errors that list them report it."""
+    return [CallFailure(c.provider, c.error_type or "", c.error_message or "") for c in calls if not c.ok]
 
 
 def success_record(
@@ -238,32 +264,21 @@ async def stream_answer(
             async for item in guard.stream(request_for(name), context):
                 if isinstance(item, ModelResponse):
                     call = success_record(guard, item, context, start_ns, wave)
-                    record.calls.append(call)
-                    record.providers_used.append(name)
-                    record.answered_by, record.response = name, item.content
-                    record.input_tokens, record.output_tokens = item.input_tokens, item.output_tokens
-                    record.cost_usd, record.latency_ms = item.cost_usd, record.latency_ms + item.latency_ms
-                    record.quality, record.confidence = item.metadata.get("quality"), item.confidence_score
+                    add_answers(record, Answers([call], [item], item.latency_ms))
+                    set_answer(record, item)
                     return
                 parts.append(item)
                 yield item
         except Exception as err:
             elapsed_ms = (time.perf_counter() - started) * 1000.0
-            record.calls.append(failure_record(name, err, context, start_ns, elapsed_ms, wave))
-            record.latency_ms += elapsed_ms
+            add_answers(
+                record,
+                Answers([failure_record(name, err, context, start_ns, elapsed_ms, wave)], [], elapsed_ms),
+            )
             if parts:  # text already reached the consumer: no failover, the stream breaks
                 record.response = "".join(parts)
                 raise
         except BaseException:  # closed early or cancelled: keep what was delivered
             record.response = "".join(parts)
             raise
-    raise InsufficientResponses(
-        1,
-        0,
-        [
-            CallFailure(c.provider, c.error_type or "", c.error_message or "")
-            for c in record.calls
-            if not c.ok
-        ],
-        request_id=record.request_id,
-    )
+    raise InsufficientResponses(1, 0, failures(record.calls), request_id=record.request_id)

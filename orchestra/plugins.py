@@ -12,12 +12,15 @@ strategies) and metrics collectors (classes or factories called with no argument
 
 from __future__ import annotations
 
-import logging
+import functools
+import sys
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
-logger = logging.getLogger("orchestra.plugins")
+from orchestra.logs import get_logger
+
+logger = get_logger("orchestra.plugins")
 
 GROUPS = {
     "connectors": "orchestra.connectors",
@@ -50,6 +53,16 @@ class PluginInfo:
         return self.error is None
 
 
+def _entries(group: str) -> tuple[EntryPoint, ...]:
+    """The group's entry points; the scan of installed packages is done once per `sys.path`."""
+    return _scan(group, tuple(sys.path))
+
+
+@functools.lru_cache(maxsize=64)
+def _scan(group: str, path: tuple[str, ...]) -> tuple[EntryPoint, ...]:
+    return tuple(entry_points(group=group))
+
+
 def discover(
     group: str, expected: type | None = None, *, instantiate: bool = True
 ) -> tuple[dict[str, Any], list[PluginError]]:
@@ -58,7 +71,7 @@ def discover(
     callable (a factory)."""
     found: dict[str, Any] = {}
     errors: list[PluginError] = []
-    for entry in entry_points(group=group):
+    for entry in _entries(group):
         try:
             found[entry.name] = _load(entry, expected, instantiate)
         except Exception as err:  # a broken plugin must never break start-up
@@ -102,7 +115,7 @@ def inventory() -> list[PluginInfo]:
     """Every entry point of every group, loaded (and checked) the way orchestra will load it."""
     rows: list[PluginInfo] = []
     for group, expected in expected_types().items():
-        for entry in entry_points(group=group):
+        for entry in _entries(group):
             error = None
             try:
                 _load(entry, expected, instantiate=expected is not None)

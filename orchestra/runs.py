@@ -6,6 +6,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from orchestra.tracking.params import settings_params
+from orchestra.tracking.tags import KIND_TAG
 from orchestra.tracking.tracker import RunHandle
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ class RunScope:
         self.parent = parent
         self.name = name
         self.params = {**settings_params(orch.settings), **(params or {})}
-        self.tags = {"orchestra.kind": "run", **(tags or {})}
+        self.tags = {KIND_TAG: "run", **(tags or {})}
         self.handle: RunHandle | None = None
         self.metrics: dict[str, float] = {}
         self._token: Any = None

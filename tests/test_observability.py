@@ -12,7 +12,7 @@ import pytest
 from orchestra import FunctionConnector, Orchestra, PerformanceProfiler, PrometheusCollector
 from orchestra.errors import AuthenticationFailed
 from orchestra.hooks import EVENTS, Hooks
-from orchestra.tracking.redact import MASK, SECRETS
+from orchestra.redact import MASK, SECRETS
 
 
 def consensus_trio() -> dict[str, FunctionConnector]:
@@ -197,3 +197,16 @@ async def test_debug_mode_profile_debug_info_and_redacted_logs(tracking) -> None
     assert info["providers"]["good"]["circuit"] == "closed"
     assert info["tracking"]["enabled"] is True
     assert info["last_request_profile"]["total_ms"] == profile["total_ms"]
+
+
+def test_every_orchestra_logger_masks_keys_for_any_handler(caplog) -> None:
+    """Records of child loggers reach the root handlers (here pytest's) already redacted."""
+    import orchestra.pipeline  # noqa: F401  (its module logger exists)
+
+    secret = "sk-child-" + "q" * 30
+    SECRETS.register(secret)
+    with caplog.at_level(logging.WARNING):
+        logging.getLogger("orchestra.pipeline").warning("calling with key %s", secret)
+        logging.getLogger("orchestra.hooks").warning("hook saw %s", secret)
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) == 2 and all(secret not in m and MASK in m for m in messages)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -227,3 +228,23 @@ async def test_connector_bug_is_recorded_not_raised_when_others_answer(make_orch
     result = await orch.process_request("hi", user_id="u1")
     assert result["response"] == "ok"
     assert "KeyError" in result["metadata"]["errors"][0]
+
+
+async def test_max_concurrent_requests_bounds_requests_in_flight(make_orchestra):
+    """With max_concurrent_requests=2, ten requests never have more than two in flight."""
+    in_flight = peak = 0
+
+    async def respond(request):
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.01)
+        in_flight -= 1
+        return "ok"
+
+    orch = make_orchestra(
+        {"slow": FunctionConnector("slow", respond)}, performance={"max_concurrent_requests": 2}
+    )
+    results = await asyncio.gather(*(orch.process_request(f"q{i}") for i in range(10)))
+    assert [r["response"] for r in results] == ["ok"] * 10
+    assert peak == 2

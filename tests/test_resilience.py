@@ -17,6 +17,7 @@ from orchestra.errors import (
 )
 from orchestra.providers.http_errors import error_for_status, retry_after_seconds
 from orchestra.resilience import AttemptLog, Budget, CircuitBreaker, RateLimiter, RetryPolicy, shared_limiter
+from orchestra.types import ModelRequest
 
 FAST = RetryPolicy(max_attempts=4, initial_delay_s=0.001, max_delay_s=0.002)
 
@@ -221,3 +222,33 @@ def test_retry_after_parsing():
     assert retry_after_seconds({"Retry-After-Ms": "250"}) == 0.25
     assert retry_after_seconds({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) == 0.0  # in the past
     assert retry_after_seconds({}) is None and retry_after_seconds(None) is None
+
+
+async def test_a_passed_request_deadline_is_not_the_providers_failure():
+    """A call made after its request's deadline raises before the provider is asked: the
+    breaker stays closed and the rate limit keeps its slots."""
+    from orchestra.providers.function import FunctionConnector
+    from orchestra.resilience.guard import CallContext, ProviderGuard
+
+    connector = FunctionConnector("p", lambda request: "ok")
+    limiter = RateLimiter(requests=2, per_seconds=60)
+    breaker = CircuitBreaker("p", failure_threshold=2, cooldown_s=10)
+    guard = ProviderGuard("p", connector, retry=FAST, breaker=breaker, limiter=limiter)
+    past = asyncio.get_running_loop().time() - 1.0
+    for _ in range(3):
+        with pytest.raises(ProviderTimeout, match="deadline has passed"):
+            await guard.call(ModelRequest(prompt="hi"), CallContext(5.0, past, AttemptLog()))
+    assert breaker.state == "closed" and connector.calls == 0
+    future = asyncio.get_running_loop().time() + 30.0
+    for _ in range(2):  # both slots of the limit are still free
+        response = await guard.call(ModelRequest(prompt="hi"), CallContext(5.0, future, AttemptLog()))
+        assert response.content == "ok"
+    assert connector.calls == 2
+
+
+def test_retry_delay_honours_retry_after_and_bounds_the_backoff():
+    policy = RetryPolicy(initial_delay_s=0.5, max_delay_s=2.0, max_retry_after_s=10.0)
+    assert policy.delay(1, RateLimited("slow down", provider="p", retry_after=3.0)) == 3.0
+    assert policy.delay(1, RateLimited("slow down", provider="p", retry_after=99.0)) == 10.0
+    for attempt, ceiling in ((1, 0.5), (2, 1.0), (3, 2.0), (8, 2.0)):
+        assert all(0.0 <= policy.delay(attempt, None) <= ceiling for _ in range(50))

@@ -20,7 +20,7 @@ from orchestra.sweeps import expand_arms, load_sweep, run_sweep
 from orchestra.sweeps.prompts import load_prompts
 from orchestra.tracking.settings import TrackingSettings
 from orchestra.tracking.store import MlflowStore
-from tests.conftest import ROOT
+from tests.conftest import alpaca_config
 
 SMALL = {
     "gpt-4": "gpt4",
@@ -40,15 +40,7 @@ def write_sweep(
     prompts: dict | None = None,
 ) -> Path:
     config = {
-        "datasets": {
-            "alpacaeval": {
-                "path": str(ROOT / "data" / "alpacaeval" / "responses.parquet"),
-                "prompt_column": "instruction",
-                "quality_column": "preference",
-                "quality_offset": -1.0,
-                "group_column": "dataset",
-            }
-        },
+        "datasets": alpaca_config()["datasets"],
         "models": {
             name: {"type": "replay", "dataset": "alpacaeval", "model": model, "time_scale": time_scale}
             for name, model in SMALL.items()

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from orchestra.frames import as_frame
+
 
 @dataclass(frozen=True)
 class CalibrationReport:
@@ -43,7 +45,7 @@ def calibration(
 ) -> CalibrationReport:
     """Reliability of `confidence` for `quality`: a frame with both columns, or two arrays."""
     if frame is not None:
-        data = frame if isinstance(frame, pl.DataFrame) else pl.from_pandas(frame)
+        data = as_frame(frame)
         confidence = data[confidence_column].to_numpy()
         quality = data[quality_column].to_numpy()
     p = np.asarray(confidence, dtype=float)

@@ -12,11 +12,12 @@ from typing import Any
 import polars as pl
 
 from orchestra.analysis.requests import calls_table
+from orchestra.frames import as_frame
 
 
 def performance_metrics(requests: Any) -> dict[str, Any]:
     """Latency (mean and quantiles), volume, success rate, cost, and the best provider."""
-    frame = requests if isinstance(requests, pl.DataFrame) else pl.from_pandas(requests)
+    frame = as_frame(requests)
     if frame.height == 0:
         return {"total_requests": 0, "success_rate": None, "best_provider": None}
     ok = frame.filter(pl.col("status") == "ok")
@@ -42,7 +43,7 @@ def performance_metrics(requests: Any) -> dict[str, Any]:
 
 def provider_comparison(requests: Any) -> dict[str, dict[str, Any]]:
     """Per provider: calls, success rate, latency (mean and p95), cost, mean quality, answers chosen."""
-    frame = requests if isinstance(requests, pl.DataFrame) else pl.from_pandas(requests)
+    frame = as_frame(requests)
     if frame.height == 0:
         return {}
     calls = calls_table(frame)

@@ -19,6 +19,7 @@ import numpy as np
 import polars as pl
 
 from orchestra.analysis.ab.result import ABReport
+from orchestra.frames import as_frame
 
 
 def pareto_front(cost: np.ndarray, quality: np.ndarray) -> np.ndarray:
@@ -90,7 +91,7 @@ def effects_plot(report: ABReport, *, title: str = "Effects against the control 
 
 def latency_plot(calls: Any, *, provider: str = "provider", latency: str = "latency_ms") -> plt.Figure:
     """Latency distribution per provider (successful calls), log scale: box plots with the points."""
-    frame = calls if isinstance(calls, pl.DataFrame) else pl.from_pandas(calls)
+    frame = as_frame(calls)
     if "ok" in frame.columns:
         frame = frame.filter(pl.col("ok"))
     groups = frame.partition_by(provider, as_dict=True)
@@ -111,7 +112,7 @@ def latency_plot(calls: Any, *, provider: str = "provider", latency: str = "late
 
 def routing_shares_plot(requests: Any, *, every: str = "1h", by: str = "answered_by") -> plt.Figure:
     """Share of requests answered by each provider, per time bucket (stacked)."""
-    frame = requests if isinstance(requests, pl.DataFrame) else pl.from_pandas(requests)
+    frame = as_frame(requests)
     counts = (
         frame.drop_nulls(by)
         .with_columns(pl.col("timestamp").dt.truncate(every).alias("bucket"))

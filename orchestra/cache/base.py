@@ -22,6 +22,7 @@ def cache_key(provider: str, connector: BaseModelConnector, request: ModelReques
         "type": connector.provider_type.value,
         "base_url": getattr(connector, "base_url", None),
         "models": connector.get_supported_models(),
+        "params": getattr(connector, "params", None),
         "request": request.model_dump(mode="json"),
     }
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()

@@ -19,7 +19,10 @@ from pydantic import (
     model_validator,
 )
 
+from orchestra.logs import get_logger
 from orchestra.types import ModelProvider, TaskComplexity
+
+logger = get_logger("orchestra.config")
 
 ANY = "any"
 
@@ -29,6 +32,10 @@ class _Section(BaseModel):
 
 
 class FrameworkSettings(_Section):
+    """`name` and `version` describe the config (logged as params); `enable_metrics: false`
+    stops sending requests to metrics collectors; `enable_caching` is the seed's spelling of
+    `performance.enable_response_caching` (either turns the response cache on)."""
+
     name: str = "orchestra"
     version: str = "1.0.0"
     seed: int = 0
@@ -228,6 +235,15 @@ class ImprovementSettings(_Section):
     quality_margin: float = Field(default=0.02, ge=0.0, le=1.0)
     policy_dir: str = "models/learned_router"
 
+    @model_validator(mode="after")
+    def _say_what_is_not_automatic(self) -> ImprovementSettings:
+        if self.enable or "analysis_interval" in self.model_fields_set:
+            logger.warning(
+                "improvement.enable / analysis_interval: orchestra runs no background improvement "
+                "loop; run `orchestra improve` (e.g. on a schedule) to learn and write back a config"
+            )
+        return self
+
 
 class ProviderPerformance(_Section):
     max_concurrent: int | None = Field(default=None, ge=1)
@@ -254,6 +270,14 @@ class PerformanceSettings(_Section):
     run_budget_usd: float | None = Field(default=None, ge=0)
     expected_output_tokens: int = Field(default=1024, ge=1)
     models: dict[str, ProviderPerformance] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _say_what_has_no_effect(self) -> PerformanceSettings:
+        if "connection_pool_size" in self.model_fields_set:
+            logger.warning(
+                "performance.connection_pool_size has no effect: each provider SDK keeps its own pool"
+            )
+        return self
 
 
 class PricingSettings(_Section):

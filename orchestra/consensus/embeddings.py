@@ -19,6 +19,7 @@ Importing this module imports neither torch nor sentence-transformers.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import sqlite3
@@ -97,6 +98,7 @@ def load_embedder(spec: EmbeddingSpec) -> Embedder:
         return _LOADED[key]
 
 
+@functools.cache
 def resolve_backend(backend: str) -> str:
     """`auto` -> `torch-bf16` on CPUs with bfloat16 instructions (AVX512-BF16 or AMX), else `torch`."""
     if backend != "auto":
@@ -228,14 +230,21 @@ class EmbeddingCache:
         self.capacity = capacity
         self._memory: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
-        self._db: sqlite3.Connection | None = None
-        if path is not None:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(
+        self._path = None if path is None else Path(path)
+        self._opened: sqlite3.Connection | None = None
+
+    def _db(self) -> sqlite3.Connection | None:
+        """The SQLite file, opened on first use (under the lock): a strategy that is never used
+        never touches the disk."""
+        if self._opened is None and self._path is not None:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            self._opened = sqlite3.connect(str(self._path), check_same_thread=False, isolation_level=None)
+            self._opened.execute("PRAGMA journal_mode=WAL")
+            self._opened.execute("PRAGMA synchronous=NORMAL")
+            self._opened.execute(
                 "CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vector BLOB NOT NULL)"
             )
+        return self._opened
 
     @staticmethod
     def key(model_id: str, text: str) -> str:
@@ -247,9 +256,10 @@ class EmbeddingCache:
             if vector is not None:
                 self._memory.move_to_end(key)
                 return vector
-            if self._db is None:
+            db = self._db()
+            if db is None:
                 return None
-            row = self._db.execute("SELECT vector FROM vectors WHERE key = ?", (key,)).fetchone()
+            row = db.execute("SELECT vector FROM vectors WHERE key = ?", (key,)).fetchone()
         if row is None:
             return None
         vector = np.frombuffer(row[0], dtype=np.float32)
@@ -259,9 +269,11 @@ class EmbeddingCache:
     def put(self, key: str, vector: np.ndarray) -> None:
         vector = np.asarray(vector, dtype=np.float32)
         self._remember(key, vector)
-        if self._db is not None:
+        if self._path is not None:
             with self._lock:
-                self._db.execute(
+                db = self._db()
+                assert db is not None
+                db.execute(
                     "INSERT OR REPLACE INTO vectors (key, vector) VALUES (?, ?)", (key, vector.tobytes())
                 )
 

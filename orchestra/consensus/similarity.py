@@ -12,7 +12,6 @@ strategy falls back to TF-IDF similarity and says so in the outcome's details.
 from __future__ import annotations
 
 import asyncio
-import logging
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -28,9 +27,10 @@ from orchestra.consensus.embeddings import (
     load_embedder,
 )
 from orchestra.consensus.lexical import MedoidConsensus, tfidf_similarity
+from orchestra.logs import get_logger
 from orchestra.types import ModelResponse
 
-logger = logging.getLogger("orchestra.consensus")
+logger = get_logger("orchestra.consensus")
 
 
 class SimilarityConsensus(MedoidConsensus):

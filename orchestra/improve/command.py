@@ -16,6 +16,7 @@ from orchestra.improve.data import training_table
 from orchestra.improve.loop import improve_async
 from orchestra.improve.replay import explore
 from orchestra.providers.recorded import ReplayDataset
+from orchestra.providers.registry import load_dataset
 from orchestra.sync import run_sync
 from orchestra.tracking.settings import TrackingSettings, load_tracking_settings
 
@@ -43,9 +44,10 @@ async def _main(
     out: str | None,
     force: bool,
 ) -> int:
+    datasets = {name: load_dataset(settings, name) for name in settings.datasets}
     if explore_first:
-        prompts = dataset_prompts(settings)
-        run_id = await explore(config, prompts, tracking, progress=True)
+        prompts = dataset_prompts(settings, datasets)
+        run_id = await explore(config, prompts, tracking, progress=True, datasets=datasets)
         print(f"exploration run {run_id}: every provider on {len(prompts)} prompts")
         runs = [*(runs or []), run_id]
     requests = load_requests(run_ids=runs or None, tracking=tracking)
@@ -53,7 +55,7 @@ async def _main(
     if table.is_empty():
         raise ConfigError("no logged calls with quality labels to learn from (try --explore offline)")
     print(f"training data: {table.height} calls on {table['prompt'].n_unique()} prompts")
-    report = await improve_async(config, table, tracking=tracking, progress=True)
+    report = await improve_async(config, table, tracking=tracking, progress=True, datasets=datasets)
     print(report)
     if report.accepted or force:
         target = report.write(out or config.with_name(f"{config.stem}.improved.yaml"), force=force)
@@ -63,13 +65,13 @@ async def _main(
     return 0
 
 
-def dataset_prompts(settings: Settings) -> list[tuple[str, str]]:
+def dataset_prompts(
+    settings: Settings, datasets: dict[str, ReplayDataset] | None = None
+) -> list[tuple[str, str]]:
     """Every prompt of every configured dataset, with its group as task type."""
     prompts = []
-    for name, dataset_settings in settings.datasets.items():
-        dataset = ReplayDataset.from_settings(
-            dataset_settings, settings.resolve_path(dataset_settings.path), name
-        )
+    for name in settings.datasets:
+        dataset = datasets[name] if datasets is not None else load_dataset(settings, name)
         groups = dataset.groups()
         prompts += [(p, groups.get(p) or settings.framework.default_task_type) for p in dataset.prompts()]
     return prompts

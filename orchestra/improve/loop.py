@@ -30,12 +30,15 @@ from scipy import stats
 from orchestra.analysis.ab.means import paired_t
 from orchestra.analysis.ab.result import TestResult
 from orchestra.config.loader import load_settings, settings_from_dict
-from orchestra.config.schema import ImprovementSettings
+from orchestra.config.schema import ImprovementSettings, Settings
 from orchestra.errors import ConfigError
 from orchestra.improve.replay import replay_config
+from orchestra.providers.recorded import ReplayDataset
+from orchestra.providers.registry import load_dataset
 from orchestra.routing.learned import KNNRoutingPolicy
 from orchestra.sync import run_sync
 from orchestra.tracking.settings import TrackingSettings
+from orchestra.tracking.tags import KIND_TAG
 
 
 @dataclass
@@ -107,10 +110,11 @@ async def improve_async(
     tracking: TrackingSettings | None = None,
     settings: ImprovementSettings | None = None,
     progress: bool = False,
+    datasets: dict[str, ReplayDataset] | None = None,
 ) -> ImprovementReport:
     """Learn, evaluate and decide (see the module docstring); `table` is a `training_table`."""
-    raw, source = _raw_config(config)
-    current = load_settings(source if source is not None else raw)
+    raw, source, current = _raw_config(config)
+    datasets = datasets or {name: load_dataset(current, name) for name in current.datasets}
     options = settings or current.improvement
     providers = [p for p in sorted(table["provider"].unique().to_list()) if p in current.models]
     if not providers:
@@ -126,8 +130,9 @@ async def improve_async(
     train = [(p, t) for p, t in prompts if p not in held_out]
     test = [(p, t) for p, t in prompts if p in held_out]
 
-    baseline = await replay_config(current, train)
-    cv = _cross_validate(table.filter(pl.col("prompt").is_in([p for p, _ in train])), options, providers)
+    train_table = table.filter(pl.col("prompt").is_in([p for p, _ in train]))
+    baseline = await replay_config(current, train, datasets=datasets)
+    cv = _cross_validate(train_table, options, providers)
     budget = float(baseline["cost_usd"].mean()) * (1 + options.cost_slack)
     affordable = cv.filter(pl.col("cost_usd") <= budget + 1e-12)
     pick = (affordable if not affordable.is_empty() else cv.sort("cost_usd").head(1)).sort(
@@ -136,7 +141,7 @@ async def improve_async(
     cost_weight = float(pick["cost_weight"][0])
 
     policy = KNNRoutingPolicy.fit(
-        table.filter(pl.col("prompt").is_in([p for p, _ in train])),
+        train_table,
         features=options.features,
         k=options.k,
         cost_weight=cost_weight,
@@ -147,12 +152,24 @@ async def improve_async(
     learned_raw = learned_config(raw, policy_dir, current.base_dir, cost_weight, providers)
     learned = settings_from_dict(learned_raw, base_dir=current.base_dir)
 
-    tags = {"orchestra.kind": "improve"}
+    tags = {KIND_TAG: "improve"}
     before = await replay_config(
-        current, test, tracking=tracking, run_name="improve: current", tags=tags, progress=progress
+        current,
+        test,
+        tracking=tracking,
+        run_name="improve: current",
+        tags=tags,
+        progress=progress,
+        datasets=datasets,
     )
     after = await replay_config(
-        learned, test, tracking=tracking, run_name="improve: learned", tags=tags, progress=progress
+        learned,
+        test,
+        tracking=tracking,
+        run_name="improve: learned",
+        tags=tags,
+        progress=progress,
+        datasets=datasets,
     )
     quality, cost = (
         paired_t(before[m].to_numpy(), after[m].to_numpy(), metric=m, arm_a="current", arm_b="learned")
@@ -193,13 +210,14 @@ def learned_config(
     return result
 
 
-def _raw_config(config: str | Path | dict[str, Any]) -> tuple[dict[str, Any], Path | None]:
-    """The config as written (environment placeholders kept, so no secret is ever written back)."""
+def _raw_config(config: str | Path | dict[str, Any]) -> tuple[dict[str, Any], Path | None, Settings]:
+    """The config as written (environment placeholders kept, so no secret is ever written back),
+    its file, and its validated settings."""
     if isinstance(config, dict):
-        return copy.deepcopy(config), None
+        return copy.deepcopy(config), None, load_settings(config)
     path = Path(config).resolve()
-    load_settings(path)  # validate first: clear errors for a broken config
-    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}, path
+    settings = load_settings(path)  # validated first: clear errors for a broken config
+    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}, path, settings
 
 
 def _prompts(table: pl.DataFrame) -> list[tuple[str, str]]:

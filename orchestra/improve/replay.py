@@ -19,7 +19,9 @@ from tqdm.auto import tqdm
 from orchestra.config.schema import Settings
 from orchestra.errors import OrchestraError
 from orchestra.orchestrator import Orchestra
+from orchestra.providers.recorded import ReplayDataset
 from orchestra.tracking.settings import TrackingSettings
+from orchestra.tracking.tags import KIND_TAG
 
 SCHEMA = {
     "prompt": pl.String,
@@ -41,12 +43,14 @@ async def replay_config(
     tags: dict[str, str] | None = None,
     concurrency: int = 32,
     progress: bool = False,
+    datasets: dict[str, ReplayDataset] | None = None,
 ) -> pl.DataFrame:
     """Ask `config` every (prompt, task type); failed requests are rows with their error type.
 
     `tracking` None evaluates without logging; otherwise the requests are logged to a run named
-    `run_name`, so the evaluation can be inspected and compared in the MLflow UI."""
-    orch = Orchestra(config, tracking=tracking or TrackingSettings(enabled=False))
+    `run_name`, so the evaluation can be inspected and compared in the MLflow UI. Pass
+    `datasets` (name -> loaded `ReplayDataset`) to reuse recorded data already in memory."""
+    orch = Orchestra(config, tracking=tracking or TrackingSettings(enabled=False), datasets=datasets)
     gate = asyncio.Semaphore(concurrency)
     bar = tqdm(total=len(prompts), desc=run_name or "replay", disable=not progress)
 
@@ -89,10 +93,11 @@ async def explore(
     run_name: str = "explore",
     concurrency: int = 16,
     progress: bool = False,
+    datasets: dict[str, ReplayDataset] | None = None,
 ) -> str:
     """Ask every configured provider on every prompt (logged as one run, each call with its
     quality and cost): the full-information data a learned router trains on. Returns the run id."""
-    orch = Orchestra(config, tracking=tracking)
+    orch = Orchestra(config, tracking=tracking, datasets=datasets)
     everyone = len(orch.model_registry)
     gate = asyncio.Semaphore(concurrency)
     bar = tqdm(total=len(prompts), desc=run_name, disable=not progress)
@@ -109,7 +114,7 @@ async def explore(
                 bar.update()
 
     try:
-        async with orch.run(run_name, tags={"orchestra.kind": "explore"}) as run:
+        async with orch.run(run_name, tags={KIND_TAG: "explore"}) as run:
             await asyncio.gather(*(one(p, t) for p, t in prompts))
     finally:
         bar.close()

@@ -16,14 +16,9 @@ from orchestra.errors import (
     ConfigError,
     MalformedResponse,
     ProviderError,
-    ProviderTimeout,
-    ProviderUnavailable,
 )
-from orchestra.providers.base import BaseModelConnector
-from orchestra.providers.credentials import missing_key_error, resolve_api_key
-from orchestra.providers.http_errors import error_for_status
 from orchestra.providers.pricing import Price
-from orchestra.providers.transport_errors import transport_error
+from orchestra.providers.sdk import SDKConnector, connector_options
 from orchestra.providers.usage import Usage
 from orchestra.types import ModelProvider, ModelRequest, ModelResponse
 
@@ -44,7 +39,7 @@ DEFAULT_MAX_TOKENS = 1024
 """The Messages API requires max_tokens; used when neither the request nor config sets it."""
 
 
-class AnthropicConnector(BaseModelConnector):
+class AnthropicConnector(SDKConnector):
     """Messages through `AsyncAnthropic`, with the system prompt as Anthropic's `system` field."""
 
     provider_type = ModelProvider.ANTHROPIC
@@ -61,11 +56,7 @@ class AnthropicConnector(BaseModelConnector):
         params: dict[str, Any] | None = None,
         missing_key: ProviderError | None = None,
     ) -> None:
-        super().__init__(name)
-        self.model = model
-        self.price = price
-        self.params = dict(params or {})
-        self._missing_key = missing_key
+        super().__init__(name, model, price=price, params=params, missing_key=missing_key)
         self._client = anthropic.AsyncAnthropic(
             api_key=api_key or "not-set", base_url=base_url, timeout=timeout, max_retries=0
         )
@@ -133,56 +124,14 @@ class AnthropicConnector(BaseModelConnector):
             "".join(parts), model, usage, latency_ms, {"finish_reason": stop_reason, "streamed": True}
         )
 
-    def _response(
-        self, content: str, model: str, usage: Usage, latency_ms: float, extra: dict
-    ) -> ModelResponse:
-        return self.response(
-            content,
-            model_name=model,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-            latency_ms=latency_ms,
-            cost_usd=usage.cost(self.price),
-            metadata={"usage": usage.as_dict(), "cost_known": self.price is not None, **extra},
-        )
-
-    async def validate_connection(self) -> bool:
-        self._check_key()
-        try:
-            await self._client.models.list()
-        except Exception as err:  # mapped by type below; CancelledError is not an Exception
-            raise self._map_error(err) from err
-        return True
-
-    def get_supported_models(self) -> list[str]:
-        return [self.model]
+    async def _probe(self) -> None:
+        await self._client.models.list()
 
     async def aclose(self) -> None:
         await self._client.close()
 
-    def _check_key(self) -> None:
-        if self._missing_key is not None:
-            raise self._missing_key
-
     def _map_error(self, err: Exception) -> ProviderError:
-        """Every SDK exception -> an orchestra error, by type and status (never by message)."""
-        if isinstance(err, anthropic.APITimeoutError):
-            return ProviderTimeout("request timed out", provider=self.name)
-        if isinstance(err, anthropic.APIConnectionError):
-            return ProviderUnavailable(f"connection failed: {err}", provider=self.name)
-        if isinstance(err, anthropic.APIStatusError):
-            body = err.body if isinstance(err.body, dict) else {}
-            message = (
-                (body.get("error") or {}).get("message") if isinstance(body.get("error"), dict) else None
-            )
-            return error_for_status(
-                self.name, err.status_code, message or err.message, dict(err.response.headers)
-            )
-        if isinstance(err, anthropic.APIError):
-            return MalformedResponse(f"unreadable response: {err}", provider=self.name)
-        return transport_error(self.name, err) or ProviderError(
-            f"{type(err).__name__}: {err}", provider=self.name
-        )
+        return self._map_stainless_error(anthropic, err)
 
 
 def _usage(usage: Any, *, output_tokens: int | None = None) -> Usage:
@@ -199,16 +148,6 @@ def _usage(usage: Any, *, output_tokens: int | None = None) -> Usage:
 
 def build_anthropic(name: str, provider: ProviderSettings, context: BuildContext) -> AnthropicConnector:
     """An `AnthropicConnector` for `models.<name>` of type anthropic."""
-    if not provider.default_model:
-        raise ConfigError(f"models.{name}: model is required (e.g. model: claude-3-5-haiku-20241022)")
-    api_key, _ = resolve_api_key(provider)
     return AnthropicConnector(
-        name,
-        provider.default_model,
-        api_key=api_key,
-        base_url=provider.base_url,
-        timeout=provider.timeout or context.settings.performance.request_timeout,
-        price=context.price(provider, provider.default_model),
-        params=provider.params,
-        missing_key=None if api_key else missing_key_error(name, provider),
+        name, **connector_options(name, provider, context, example_model="claude-3-5-haiku-20241022")
     )

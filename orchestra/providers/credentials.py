@@ -9,7 +9,7 @@ import os
 
 from orchestra.config.schema import ProviderSettings
 from orchestra.errors import AuthenticationFailed
-from orchestra.tracking.redact import SECRETS
+from orchestra.redact import SECRETS
 from orchestra.types import ModelProvider
 
 DEFAULT_KEY_VARIABLES: dict[ModelProvider, tuple[str, ...]] = {

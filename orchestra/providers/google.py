@@ -14,11 +14,9 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from orchestra.errors import ConfigError, MalformedResponse, ProviderError
-from orchestra.providers.base import BaseModelConnector
-from orchestra.providers.credentials import missing_key_error, resolve_api_key
 from orchestra.providers.http_errors import error_for_status
 from orchestra.providers.pricing import Price
-from orchestra.providers.transport_errors import transport_error
+from orchestra.providers.sdk import SDKConnector, connector_options
 from orchestra.providers.usage import Usage
 from orchestra.types import ModelProvider, ModelRequest, ModelResponse
 
@@ -34,7 +32,7 @@ if TYPE_CHECKING:
     from orchestra.providers.registry import BuildContext
 
 
-class GeminiConnector(BaseModelConnector):
+class GeminiConnector(SDKConnector):
     """`generate_content` through `genai.Client(...).aio`, with the Gemini Developer API key."""
 
     provider_type = ModelProvider.GOOGLE
@@ -51,11 +49,7 @@ class GeminiConnector(BaseModelConnector):
         params: dict[str, Any] | None = None,
         missing_key: ProviderError | None = None,
     ) -> None:
-        super().__init__(name)
-        self.model = model
-        self.price = price
-        self.params = dict(params or {})
-        self._missing_key = missing_key
+        super().__init__(name, model, price=price, params=params, missing_key=missing_key)
         options = genai_types.HttpOptions(
             base_url=base_url,
             api_version="v1beta",
@@ -93,8 +87,8 @@ class GeminiConnector(BaseModelConnector):
             result.model_version or self.model,
             _usage(result.usage_metadata),
             latency_ms,
-            confidence,
             {"finish_reason": str(candidate.finish_reason) if candidate.finish_reason else None},
+            confidence,
         )
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[str | ModelResponse]:
@@ -123,50 +117,20 @@ class GeminiConnector(BaseModelConnector):
             model,
             _usage(usage_metadata),
             latency_ms,
-            None,
             {"finish_reason": finish, "streamed": True},
         )
 
-    def _response(
-        self, content: str, model: str, usage: Usage, latency_ms: float, confidence: float | None, extra: dict
-    ) -> ModelResponse:
-        return self.response(
-            content,
-            model_name=model,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-            latency_ms=latency_ms,
-            cost_usd=usage.cost(self.price),
-            confidence_score=confidence,
-            metadata={"usage": usage.as_dict(), "cost_known": self.price is not None, **extra},
-        )
-
-    async def validate_connection(self) -> bool:
-        self._check_key()
-        try:
-            await self._client.aio.models.get(model=self.model)
-        except Exception as err:  # mapped by type below
-            raise self._map_error(err) from err
-        return True
-
-    def get_supported_models(self) -> list[str]:
-        return [self.model]
+    async def _probe(self) -> None:
+        await self._client.aio.models.get(model=self.model)
 
     async def aclose(self) -> None:
         await self._client.aio.aclose()
 
-    def _check_key(self) -> None:
-        if self._missing_key is not None:
-            raise self._missing_key
-
     def _map_error(self, err: Exception) -> ProviderError:
-        """Every SDK exception -> an orchestra error, by type and status (never by message)."""
         if isinstance(err, genai_errors.APIError):
             headers = dict(getattr(getattr(err, "response", None), "headers", None) or {})
             return error_for_status(self.name, int(err.code or 500), err.message or str(err), headers)
-        return transport_error(self.name, err) or ProviderError(
-            f"{type(err).__name__}: {err}", provider=self.name
-        )
+        return self._other_error(err)
 
 
 def _usage(metadata: Any) -> Usage:
@@ -184,16 +148,6 @@ def _usage(metadata: Any) -> Usage:
 
 def build_gemini(name: str, provider: ProviderSettings, context: BuildContext) -> GeminiConnector:
     """A `GeminiConnector` for `models.<name>` of type google."""
-    if not provider.default_model:
-        raise ConfigError(f"models.{name}: model is required (e.g. model: gemini-1.5-flash)")
-    api_key, _ = resolve_api_key(provider)
     return GeminiConnector(
-        name,
-        provider.default_model,
-        api_key=api_key,
-        base_url=provider.base_url,
-        timeout=provider.timeout or context.settings.performance.request_timeout,
-        price=context.price(provider, provider.default_model),
-        params=provider.params,
-        missing_key=None if api_key else missing_key_error(name, provider),
+        name, **connector_options(name, provider, context, example_model="gemini-1.5-flash")
     )

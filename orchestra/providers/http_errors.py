@@ -11,6 +11,7 @@ from __future__ import annotations
 import email.utils
 import time
 from collections.abc import Mapping
+from typing import Any
 
 from orchestra.errors import (
     AuthenticationFailed,
@@ -56,3 +57,12 @@ def error_for_status(
     if status in RETRYABLE_STATUSES or status >= 500:
         return ProviderUnavailable(text, provider=provider, status=status, retry_after=retry_after)
     return BadProviderRequest(text, provider=provider, status=status)
+
+
+def body_message(body: Any) -> str | None:
+    """The provider's own message in an error body: `{"error": {"message": ...}}` or `{"message": ...}`."""
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict):
+            return inner.get("message")
+    return None

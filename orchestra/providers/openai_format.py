@@ -18,14 +18,9 @@ from orchestra.errors import (
     ConfigError,
     MalformedResponse,
     ProviderError,
-    ProviderTimeout,
-    ProviderUnavailable,
 )
-from orchestra.providers.base import BaseModelConnector
-from orchestra.providers.credentials import missing_key_error, resolve_api_key
-from orchestra.providers.http_errors import error_for_status
 from orchestra.providers.pricing import Price
-from orchestra.providers.transport_errors import transport_error
+from orchestra.providers.sdk import SDKConnector, connector_options
 from orchestra.providers.usage import Usage, confidence_from_logprobs
 from orchestra.types import ModelProvider, ModelRequest, ModelResponse
 
@@ -39,7 +34,7 @@ if TYPE_CHECKING:
     from orchestra.providers.registry import BuildContext
 
 
-class OpenAIConnector(BaseModelConnector):
+class OpenAIConnector(SDKConnector):
     """Chat completions through the official SDK (`AsyncOpenAI`)."""
 
     provider_type = ModelProvider.OPENAI
@@ -57,14 +52,10 @@ class OpenAIConnector(BaseModelConnector):
         compatible: bool = False,
         missing_key: ProviderError | None = None,
     ) -> None:
-        super().__init__(name)
-        self.model = model
+        super().__init__(name, model, price=price, params=params, missing_key=missing_key)
         self.base_url = base_url
-        self.price = price
-        self.params = dict(params or {})
         self.compatible = compatible
         self.provider_type = ModelProvider.OPENAI_COMPATIBLE if compatible else ModelProvider.OPENAI
-        self._missing_key = missing_key
         self._client = openai.AsyncOpenAI(
             api_key=api_key or "not-set",
             base_url=base_url,
@@ -108,8 +99,8 @@ class OpenAIConnector(BaseModelConnector):
             completion.model or self.model,
             usage,
             latency_ms,
-            confidence_from_logprobs(logprobs),
             {"finish_reason": choice.finish_reason, "response_id": completion.id},
+            confidence_from_logprobs(logprobs),
         )
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[str | ModelResponse]:
@@ -142,62 +133,18 @@ class OpenAIConnector(BaseModelConnector):
             model,
             _usage(usage),
             latency_ms,
-            confidence_from_logprobs(logprobs),
             {"finish_reason": finish, "streamed": True},
+            confidence_from_logprobs(logprobs),
         )
 
-    def _response(
-        self,
-        content: str,
-        model: str,
-        usage: Usage,
-        latency_ms: float,
-        confidence: float | None,
-        extra: dict[str, Any],
-    ) -> ModelResponse:
-        return self.response(
-            content,
-            model_name=model,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-            latency_ms=latency_ms,
-            cost_usd=usage.cost(self.price),
-            confidence_score=confidence,
-            metadata={"usage": usage.as_dict(), "cost_known": self.price is not None, **extra},
-        )
-
-    async def validate_connection(self) -> bool:
-        self._check_key()
-        try:
-            await self._client.models.list()
-        except Exception as err:  # mapped by type below; CancelledError is not an Exception
-            raise self._map_error(err) from err
-        return True
-
-    def get_supported_models(self) -> list[str]:
-        return [self.model]
+    async def _probe(self) -> None:
+        await self._client.models.list()
 
     async def aclose(self) -> None:
         await self._client.close()
 
-    def _check_key(self) -> None:
-        if self._missing_key is not None:
-            raise self._missing_key
-
     def _map_error(self, err: Exception) -> ProviderError:
-        """Every SDK exception -> an orchestra error, by type and status (never by message)."""
-        if isinstance(err, openai.APITimeoutError):
-            return ProviderTimeout("request timed out", provider=self.name)
-        if isinstance(err, openai.APIConnectionError):
-            return ProviderUnavailable(f"connection failed: {err}", provider=self.name)
-        if isinstance(err, openai.APIStatusError):
-            message = _error_message(err.body) or err.message
-            return error_for_status(self.name, err.status_code, message, dict(err.response.headers))
-        if isinstance(err, openai.APIError):
-            return MalformedResponse(f"unreadable response: {err}", provider=self.name)
-        return transport_error(self.name, err) or ProviderError(
-            f"{type(err).__name__}: {err}", provider=self.name
-        )
+        return self._map_stainless_error(openai, err)
 
 
 def _usage(usage: Any) -> Usage:
@@ -213,30 +160,12 @@ def _usage(usage: Any) -> Usage:
     )
 
 
-def _error_message(body: Any) -> str | None:
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict):
-            return inner.get("message")
-    return None
-
-
 def build_openai(name: str, provider: ProviderSettings, context: BuildContext) -> OpenAIConnector:
     """An `OpenAIConnector` for `models.<name>` of type openai or openai_compatible."""
     compatible = provider.type == ModelProvider.OPENAI_COMPATIBLE
     if compatible and not provider.base_url:
         raise ConfigError(f"models.{name}: an openai_compatible provider needs base_url")
-    if not provider.default_model:
-        raise ConfigError(f"models.{name}: model is required (e.g. model: gpt-4o-mini)")
-    api_key, _ = resolve_api_key(provider)
-    return OpenAIConnector(
-        name,
-        provider.default_model,
-        api_key=api_key,
-        base_url=provider.base_url,
-        timeout=provider.timeout or context.settings.performance.request_timeout,
-        price=context.price(provider, provider.default_model),
-        params=provider.params,
-        compatible=compatible,
-        missing_key=None if api_key or compatible else missing_key_error(name, provider),
+    options = connector_options(
+        name, provider, context, example_model="gpt-4o-mini", key_required=not compatible
     )
+    return OpenAIConnector(name, compatible=compatible, **options)

@@ -16,6 +16,7 @@ import polars as pl
 
 from orchestra.config.schema import DatasetSettings
 from orchestra.errors import ConfigError
+from orchestra.frames import as_frame
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +47,7 @@ class ReplayDataset:
         group_column: str | None = None,
         name: str = "dataset",
     ) -> None:
-        frame = table if isinstance(table, pl.DataFrame) else pl.from_pandas(table)
+        frame = as_frame(table)
         wanted = [prompt_column, model_column, output_column, quality_column, group_column]
         missing = [c for c in wanted if c is not None and c not in frame.columns]
         if missing:

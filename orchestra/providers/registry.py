@@ -19,6 +19,12 @@ from orchestra.providers.recorded import ReplayDataset
 from orchestra.types import ModelProvider
 
 
+def load_dataset(settings: Settings, name: str) -> ReplayDataset:
+    """The recorded dataset `datasets.<name>` of `settings` (its path resolved against the config)."""
+    dataset_settings = settings.datasets[name]
+    return ReplayDataset.from_settings(dataset_settings, settings.resolve_path(dataset_settings.path), name)
+
+
 @dataclass
 class BuildContext:
     """What a connector factory may need: settings, prices and datasets loaded once."""
@@ -29,9 +35,7 @@ class BuildContext:
 
     def dataset(self, name: str) -> ReplayDataset:
         if name not in self.datasets:
-            dataset_settings = self.settings.datasets[name]
-            path = self.settings.resolve_path(dataset_settings.path)
-            self.datasets[name] = ReplayDataset.from_settings(dataset_settings, path, name)
+            self.datasets[name] = load_dataset(self.settings, name)
         return self.datasets[name]
 
     def price(self, provider: ProviderSettings, model: str) -> Price | None:

@@ -8,7 +8,6 @@ then the call itself with a per-attempt timeout and retries. Connectors stay pla
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -52,7 +51,6 @@ class ProviderGuard:
         budget: Budget | None = None,
         cache: ResponseCache | None = None,
         cache_ttl_s: float = 3600.0,
-        price: Price | None = None,
         expected_output_tokens: int = 1024,
     ) -> None:
         self.name = name
@@ -63,7 +61,7 @@ class ProviderGuard:
         self.budget = budget
         self.cache = cache
         self.cache_ttl_s = cache_ttl_s
-        self.price = price if price is not None else getattr(connector, "price", None)
+        self.price: Price | None = getattr(connector, "price", None)
         self.expected_output_tokens = expected_output_tokens
 
     async def call(self, request: ModelRequest, context: CallContext) -> ModelResponse:
@@ -73,7 +71,7 @@ class ProviderGuard:
             context.cache_hit = True
             return cached
         self.breaker.before_call()
-        tokens, worst_cost = self._estimate(request)
+        tokens, worst_cost = self.estimate(request)
         reservations = self._reserve(worst_cost, context.run_budget)
         actual_cost = 0.0
         try:
@@ -91,7 +89,7 @@ class ProviderGuard:
     async def stream(self, request: ModelRequest, context: CallContext) -> AsyncIterator[str | ModelResponse]:
         """Text deltas then the `ModelResponse`; failures before the first delta are retried."""
         self.breaker.before_call()
-        tokens, worst_cost = self._estimate(request)
+        tokens, worst_cost = self.estimate(request)
         reservations = self._reserve(worst_cost, context.run_budget)
         actual_cost = 0.0
         try:
@@ -99,9 +97,9 @@ class ProviderGuard:
                 started = False
                 context.log.attempts += 1
                 count_api_call()
-                permit = await self._permit(tokens, context)
+                permit, timeout = await self._admit(tokens, context)
                 try:
-                    async with asyncio.timeout(self._attempt_timeout(context)):
+                    async with asyncio.timeout(timeout):
                         async for item in self.connector.stream(request):
                             if isinstance(item, ModelResponse):
                                 actual_cost = item.cost_usd
@@ -119,8 +117,9 @@ class ProviderGuard:
                 finally:
                     permit.release()
                 self.breaker.record_failure(error)
-                wait = self._stream_wait(attempt, error)
-                if started or not error.retryable or attempt == self.retry.max_attempts or wait is None:
+                wait = self.retry.delay(attempt, error)
+                out_of_time = asyncio.get_running_loop().time() + wait >= context.deadline
+                if started or not error.retryable or attempt == self.retry.max_attempts or out_of_time:
                     raise error
                 context.log.failures.append(failed_attempt(error, wait))
                 await asyncio.sleep(wait)
@@ -129,14 +128,12 @@ class ProviderGuard:
 
     async def _attempt(self, request: ModelRequest, tokens: int, context: CallContext) -> ModelResponse:
         count_api_call()
-        permit = await self._permit(tokens, context)
+        permit, timeout = await self._admit(tokens, context)
         try:
-            async with asyncio.timeout(self._attempt_timeout(context)):
+            async with asyncio.timeout(timeout):
                 response = await self.connector.generate(request)
         except TimeoutError as err:
-            error = ProviderTimeout(
-                f"no answer within {self._attempt_timeout(context):.3g} s", provider=self.name
-            )
+            error = ProviderTimeout(f"no answer within {timeout:.3g} s", provider=self.name)
             self.breaker.record_failure(error)
             raise error from err
         except ProviderError as err:
@@ -146,6 +143,18 @@ class ProviderGuard:
             permit.release()
         permit.settle(response.input_tokens + response.output_tokens)
         return response
+
+    async def _admit(self, tokens: int, context: CallContext) -> tuple[Permit, float]:
+        """A rate-limit permit and the attempt's timeout. A request whose deadline has passed
+        raises here, before the provider is asked: it counts neither as the provider's failure
+        nor against its rate limit."""
+        self._attempt_timeout(context)
+        permit = await self._permit(tokens, context)
+        try:
+            return permit, self._attempt_timeout(context)
+        except ProviderTimeout:
+            permit.release()
+            raise
 
     async def _permit(self, tokens: int, context: CallContext) -> Permit:
         if self.limiter is None:
@@ -160,7 +169,7 @@ class ProviderGuard:
             raise ProviderTimeout("the request's deadline has passed", provider=self.name)
         return min(context.attempt_timeout_s, remaining)
 
-    def _estimate(self, request: ModelRequest) -> tuple[int, float]:
+    def estimate(self, request: ModelRequest) -> tuple[int, float]:
         """Tokens to reserve and the worst-case cost: estimated input, output at max_tokens."""
         input_tokens = estimate_tokens((request.system_prompt or "") + request.prompt)
         output_tokens = request.max_tokens or self.expected_output_tokens
@@ -197,12 +206,6 @@ class ProviderGuard:
                 "metadata": metadata,
             }
         )
-
-    def _stream_wait(self, attempt: int, error: ProviderError) -> float | None:
-        if error.retry_after is not None:
-            return min(error.retry_after, self.retry.max_retry_after_s)
-        ceiling = min(self.retry.max_delay_s, self.retry.initial_delay_s * 2 ** (attempt - 1))
-        return random.uniform(0, ceiling)  # full jitter, as RetryPolicy's backoff
 
 
 class _NoPermit(Permit):

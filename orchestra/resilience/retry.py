@@ -11,6 +11,7 @@ No retry is started that could not finish before the request's deadline.
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -20,11 +21,10 @@ from tenacity import (
     RetryCallState,
     retry_if_exception,
     stop_after_attempt,
-    wait_random_exponential,
 )
 
 from orchestra.errors import ProviderError
-from orchestra.tracking.redact import SECRETS
+from orchestra.redact import SECRETS
 
 T = TypeVar("T")
 
@@ -74,6 +74,14 @@ class RetryPolicy:
             first_error = error
         return await self._retry(attempt, first_error, deadline, log)
 
+    def delay(self, attempt: int, error: BaseException | None) -> float:
+        """Seconds to wait after failed attempt number `attempt`: the provider's Retry-After
+        (capped), else exponential backoff with full jitter."""
+        retry_after = getattr(error, "retry_after", None)
+        if retry_after is not None:
+            return min(retry_after, self.max_retry_after_s)
+        return random.uniform(0.0, min(self.max_delay_s, self.initial_delay_s * 2 ** (attempt - 1)))
+
     async def _retry(
         self,
         attempt: Callable[[], Awaitable[T]],
@@ -90,13 +98,10 @@ class RetryPolicy:
                 raise first_error
             return await attempt()
 
-        backoff = wait_random_exponential(multiplier=self.initial_delay_s, max=self.max_delay_s)
         loop = asyncio.get_running_loop()
 
         def wait(state: RetryCallState) -> float:
-            error = state.outcome.exception() if state.outcome else None
-            retry_after = getattr(error, "retry_after", None)
-            return min(retry_after, self.max_retry_after_s) if retry_after is not None else backoff(state)
+            return self.delay(state.attempt_number, state.outcome.exception() if state.outcome else None)
 
         def before_sleep(state: RetryCallState) -> None:
             error = state.outcome.exception() if state.outcome else None

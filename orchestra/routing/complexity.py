@@ -21,8 +21,14 @@ class ComplexityAssessment:
     evaluator: str
 
 
+CLASS_SCORE = {TaskComplexity.SIMPLE: 0.0, TaskComplexity.MEDIUM: 0.5, TaskComplexity.COMPLEX: 1.0}
+"""The score a class stands for when an evaluator gives only the class."""
+
+
 class ComplexityEvaluator(ABC):
-    """Base class: implement `evaluate`; override `score` when the evaluator has one."""
+    """Base class: implement `evaluate` (the score is the class's `CLASS_SCORE`). An evaluator
+    that scores first subclasses `ScoredComplexityEvaluator`; one that decides both at once
+    overrides `assess`. The router calls `assess`, once per request."""
 
     name = "custom"
 
@@ -31,13 +37,41 @@ class ComplexityEvaluator(ABC):
         """The prompt's complexity class."""
 
     async def score(self, prompt: str) -> float:
-        """A score in [0, 1]; by default the class midpoint."""
-        return {TaskComplexity.SIMPLE: 0.0, TaskComplexity.MEDIUM: 0.5, TaskComplexity.COMPLEX: 1.0}[
-            await self.evaluate(prompt)
-        ]
+        """A score in [0, 1]."""
+        return (await self.assess(prompt)).score
 
     async def assess(self, prompt: str) -> ComplexityAssessment:
-        return ComplexityAssessment(await self.evaluate(prompt), await self.score(prompt), self.name)
+        complexity = await self.evaluate(prompt)
+        return ComplexityAssessment(complexity, CLASS_SCORE[complexity], self.name)
+
+
+class ScoredComplexityEvaluator(ComplexityEvaluator):
+    """An evaluator with a score in [0, 1]; the class follows from thresholds:
+    SIMPLE below `simple_below`, COMPLEX from `complex_from` up, MEDIUM between."""
+
+    def __init__(self, *, simple_below: float = 0.35, complex_from: float = 0.6) -> None:
+        if not 0.0 <= simple_below <= complex_from <= 1.0:
+            raise ValueError("need 0 <= simple_below <= complex_from <= 1")
+        self.simple_below = simple_below
+        self.complex_from = complex_from
+
+    @abstractmethod
+    async def score(self, prompt: str) -> float:
+        """The prompt's score in [0, 1]."""
+
+    def classify(self, score: float) -> TaskComplexity:
+        if score < self.simple_below:
+            return TaskComplexity.SIMPLE
+        if score >= self.complex_from:
+            return TaskComplexity.COMPLEX
+        return TaskComplexity.MEDIUM
+
+    async def evaluate(self, prompt: str) -> TaskComplexity:
+        return self.classify(await self.score(prompt))
+
+    async def assess(self, prompt: str) -> ComplexityAssessment:
+        score = await self.score(prompt)
+        return ComplexityAssessment(self.classify(score), score, self.name)
 
 
 _SIMPLE_PATTERNS = [
@@ -52,7 +86,7 @@ _COMPLEX_PATTERNS = [
 ]
 
 
-class HeuristicComplexityEvaluator(ComplexityEvaluator):
+class HeuristicComplexityEvaluator(ScoredComplexityEvaluator):
     """Length, structure and keyword patterns (the seed's `BusinessTaskEvaluator` idea).
 
     score = 0.45 x length + 0.2 x structure + 0.35 x keywords, each part in [0, 1];
@@ -62,25 +96,12 @@ class HeuristicComplexityEvaluator(ComplexityEvaluator):
     name = "heuristic"
 
     def __init__(self, *, simple_below: float = 0.35, complex_from: float = 0.6) -> None:
-        if not 0.0 <= simple_below <= complex_from <= 1.0:
-            raise ValueError("need 0 <= simple_below <= complex_from <= 1")
-        self.simple_below = simple_below
-        self.complex_from = complex_from
+        super().__init__(simple_below=simple_below, complex_from=complex_from)
         self._simple = [re.compile(p, re.IGNORECASE | re.MULTILINE) for p in _SIMPLE_PATTERNS]
         self._complex = [re.compile(p, re.IGNORECASE | re.MULTILINE) for p in _COMPLEX_PATTERNS]
 
-    async def evaluate(self, prompt: str) -> TaskComplexity:
-        return self.classify(self.score_sync(prompt))
-
     async def score(self, prompt: str) -> float:
         return self.score_sync(prompt)
-
-    def classify(self, score: float) -> TaskComplexity:
-        if score < self.simple_below:
-            return TaskComplexity.SIMPLE
-        if score >= self.complex_from:
-            return TaskComplexity.COMPLEX
-        return TaskComplexity.MEDIUM
 
     def score_sync(self, prompt: str) -> float:
         words = len(prompt.split())

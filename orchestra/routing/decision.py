@@ -31,6 +31,11 @@ class RoutingDecision:
     rule_index: int | None = None
     evaluator: str = "heuristic"
 
+    @property
+    def wants_consensus(self) -> bool:
+        """Whether the answers are to be reconciled: consensus asked for, over several providers."""
+        return self.require_consensus and len(self.chosen) > 1
+
     def as_dict(self) -> dict[str, Any]:
         """A plain-JSON dict (built field by field: `dataclasses.asdict` deep-copies, and is slow)."""
         return {

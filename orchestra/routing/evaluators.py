@@ -8,7 +8,6 @@ router.register_evaluator("support", knn)
 from __future__ import annotations
 
 import json
-import logging
 import re
 from collections import OrderedDict
 from collections.abc import Callable
@@ -19,26 +18,22 @@ import polars as pl
 
 from orchestra.consensus.embeddings import EmbeddingSpec, load_embedder
 from orchestra.errors import ConfigError
+from orchestra.frames import as_frame
+from orchestra.logs import get_logger
 from orchestra.providers.base import BaseModelConnector
 from orchestra.routing.complexity import (
+    CLASS_SCORE,
     ComplexityAssessment,
     ComplexityEvaluator,
     HeuristicComplexityEvaluator,
+    ScoredComplexityEvaluator,
 )
 from orchestra.types import ModelRequest, TaskComplexity
 
-logger = logging.getLogger("orchestra.routing")
-
-_VALUE = {TaskComplexity.SIMPLE: 0.0, TaskComplexity.MEDIUM: 0.5, TaskComplexity.COMPLEX: 1.0}
+logger = get_logger("orchestra.routing")
 
 
-def _classify(score: float, simple_below: float, complex_from: float) -> TaskComplexity:
-    if score < simple_below:
-        return TaskComplexity.SIMPLE
-    return TaskComplexity.COMPLEX if score >= complex_from else TaskComplexity.MEDIUM
-
-
-class EmbeddingComplexityEvaluator(ComplexityEvaluator):
+class EmbeddingComplexityEvaluator(ScoredComplexityEvaluator):
     """The k nearest labelled examples (cosine over sentence embeddings) vote on complexity.
 
     The score is the similarity-weighted mean of the neighbours' classes (simple 0, medium 0.5,
@@ -59,11 +54,11 @@ class EmbeddingComplexityEvaluator(ComplexityEvaluator):
     ) -> None:
         if not prompts or len(prompts) != len(labels):
             raise ConfigError("the embedding evaluator needs labelled examples: one label per prompt")
+        super().__init__(simple_below=simple_below, complex_from=complex_from)
         self.labels = [TaskComplexity(label) for label in labels]
-        self.values = np.array([_VALUE[label] for label in self.labels])
+        self.values = np.array([CLASS_SCORE[label] for label in self.labels])
         self.k = min(k, len(prompts))
         self.spec = spec or EmbeddingSpec()
-        self.simple_below, self.complex_from = simple_below, complex_from
         self._prompts = list(prompts)
         self._matrix: np.ndarray | None = None  # embedded on first use
 
@@ -74,7 +69,7 @@ class EmbeddingComplexityEvaluator(ComplexityEvaluator):
         """From a labelled table (polars or pandas, or a CSV/parquet path)."""
         if isinstance(table, str):
             table = pl.read_parquet(table) if table.endswith(".parquet") else pl.read_csv(table)
-        frame = table if isinstance(table, pl.DataFrame) else pl.from_pandas(table)
+        frame = as_frame(table)
         missing = {prompt_column, label_column} - set(frame.columns)
         if missing:
             raise ConfigError(
@@ -97,13 +92,6 @@ class EmbeddingComplexityEvaluator(ComplexityEvaluator):
         import asyncio
 
         return await asyncio.to_thread(self.score_sync, prompt)
-
-    async def evaluate(self, prompt: str) -> TaskComplexity:
-        return _classify(await self.score(prompt), self.simple_below, self.complex_from)
-
-    async def assess(self, prompt: str) -> ComplexityAssessment:
-        score = await self.score(prompt)
-        return ComplexityAssessment(_classify(score, self.simple_below, self.complex_from), score, self.name)
 
 
 GRADING_PROMPT = """Rate how hard the following task is for a capable assistant to answer well.
@@ -168,9 +156,6 @@ class LLMComplexityEvaluator(ComplexityEvaluator):
     async def evaluate(self, prompt: str) -> TaskComplexity:
         return (await self.assess(prompt)).complexity
 
-    async def score(self, prompt: str) -> float:
-        return (await self.assess(prompt)).score
-
 
 def _parse_grade(text: str) -> ComplexityAssessment:
     match = re.search(r"\{.*\}", text, re.DOTALL)
@@ -178,7 +163,7 @@ def _parse_grade(text: str) -> ComplexityAssessment:
         raise ValueError(f"no JSON in the grader's answer: {text[:80]!r}")
     data = json.loads(match.group(0))
     complexity = TaskComplexity(str(data["complexity"]).lower())
-    score = float(data.get("score", _VALUE[complexity]))
+    score = float(data.get("score", CLASS_SCORE[complexity]))
     if not 0.0 <= score <= 1.0:
         raise ValueError(f"score {score} is outside [0, 1]")
     return ComplexityAssessment(complexity, score, "llm")

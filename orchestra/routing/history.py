@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import polars as pl
 
+from orchestra.frames import as_frame
 from orchestra.tracking.records import RequestRecord
 
 ANY = "*"
@@ -35,7 +35,6 @@ class ProviderStats:
     weight: float
     success_rate: float
     latency_p50_ms: float
-    latency_p90_ms: float
     cost_mean_usd: float
     quality_mean: float | None
     quality_weight: float
@@ -43,7 +42,7 @@ class ProviderStats:
     level: str = ""
 
 
-EMPTY = ProviderStats(0, 0.0, 0.0, float("nan"), float("nan"), float("nan"), None, 0.0, 0.0, "none")
+EMPTY = ProviderStats(0, 0.0, 0.0, float("nan"), float("nan"), None, 0.0, 0.0, "none")
 
 
 class PerformanceHistory:
@@ -53,7 +52,7 @@ class PerformanceHistory:
         # (task type, complexity, provider) -> observations (time, ok, latency ms, cost, quality or nan)
         self._cells: dict[tuple[str, str, str], deque[tuple[float, float, float, float, float]]] = {}
         self._cache: dict[tuple[str, str, str], tuple[float, int, ProviderStats]] = {}
-        self._version = 0
+        self._versions: dict[tuple[str, str, str], int] = {}  # bumped when a cell changes
         self._lock = threading.Lock()
 
     def add(
@@ -79,7 +78,7 @@ class PerformanceHistory:
         with self._lock:
             for key in ((task_type, complexity, provider), (task_type, ANY, provider), (ANY, ANY, provider)):
                 self._cells.setdefault(key, deque(maxlen=_MAX_OBSERVATIONS)).append(observation)
-            self._version += 1
+                self._versions[key] = self._versions.get(key, 0) + 1
 
     def observe(self, record: RequestRecord) -> None:
         """Every call of a finished request (its complexity from the routing decision)."""
@@ -99,12 +98,15 @@ class PerformanceHistory:
                 at=at,
             )
 
+    COLUMNS = ("timestamp", "task_type", "complexity", "calls_json")
+    """The request-table columns `from_frame` reads."""
+
     @classmethod
     def from_frame(cls, frame: Any, **options: Any) -> PerformanceHistory:
         """History from a logged request table (polars or pandas; the `calls_json` column)."""
         history = cls(**options)
-        data = frame if isinstance(frame, pl.DataFrame) else pl.from_pandas(frame)
-        for row in data.select("timestamp", "task_type", "complexity", "calls_json").iter_rows():
+        data = as_frame(frame)
+        for row in data.select(cls.COLUMNS).iter_rows():
             timestamp, task_type, complexity, calls_json = row
             at = timestamp.timestamp() if timestamp is not None else None
             for call in json.loads(calls_json or "[]"):
@@ -129,10 +131,7 @@ class PerformanceHistory:
         with self._lock:
             for key, values in cells.items():
                 self._cells.setdefault(key, deque(maxlen=_MAX_OBSERVATIONS)).extend(values)
-            self._version += 1
-
-    def providers(self) -> list[str]:
-        return sorted({provider for (task, complexity, provider) in self._cells if task == ANY})
+                self._versions[key] = self._versions.get(key, 0) + 1
 
     def stats(self, task_type: str, complexity: str, provider: str, min_samples: int = 1) -> ProviderStats:
         """The most specific cell with at least `min_samples` observations (or the coarsest one)."""
@@ -152,12 +151,13 @@ class PerformanceHistory:
     def _cell_stats(self, key: tuple[str, str, str], level: str) -> ProviderStats:
         now = time.time()
         cached = self._cache.get(key)
-        if cached is not None and cached[1] == self._version and now - cached[0] < 60.0:
+        if cached is not None and cached[1] == self._versions.get(key, 0) and now - cached[0] < 60.0:
             return cached[2]
         with self._lock:
             observations = list(self._cells.get(key, ()))
+            version = self._versions.get(key, 0)
         stats = self._compute(observations, now, level)
-        self._cache[key] = (now, self._version, stats)
+        self._cache[key] = (now, version, stats)
         return stats
 
     def _compute(
@@ -185,7 +185,6 @@ class PerformanceHistory:
             weight=total,
             success_rate=float((weights * ok).sum() / total),
             latency_p50_ms=float(np.quantile(latencies, 0.5, weights=latency_weights, method="inverted_cdf")),
-            latency_p90_ms=float(np.quantile(latencies, 0.9, weights=latency_weights, method="inverted_cdf")),
             cost_mean_usd=float(
                 (weights[succeeded] * cost[succeeded]).sum() / max(weights[succeeded].sum(), 1e-12)
             )

@@ -21,6 +21,7 @@ from orchestra.config.schema import RoutingRule, RoutingSettings
 from orchestra.errors import ConfigError, InvalidRequest, NoRouteFound
 from orchestra.plugins import GROUPS, discover
 from orchestra.routing.complexity import (
+    CLASS_SCORE,
     ComplexityAssessment,
     ComplexityEvaluator,
     HeuristicComplexityEvaluator,
@@ -41,8 +42,6 @@ from orchestra.routing.strategies import (
 from orchestra.tracking.records import RequestRecord
 from orchestra.types import TaskComplexity
 
-_CLASS_SCORE = {"simple": 0.0, "medium": 0.5, "complex": 1.0}
-
 
 class TaskRouter:
     """Routes a prompt of a task type to providers, by the configured strategy."""
@@ -51,7 +50,6 @@ class TaskRouter:
         self,
         settings: RoutingSettings,
         provider_names: Callable[[], list[str]],
-        default_evaluator: ComplexityEvaluator | None = None,
         *,
         seed: int = 0,
         history: PerformanceHistory | None = None,
@@ -60,9 +58,7 @@ class TaskRouter:
         self.rules: list[RoutingRule] = list(settings.rules)
         self.seed = seed
         self._provider_names = provider_names
-        self._default_evaluator = default_evaluator or HeuristicComplexityEvaluator(
-            complex_from=settings.complexity_threshold
-        )
+        self._default_evaluator = HeuristicComplexityEvaluator(complex_from=settings.complexity_threshold)
         self._evaluators: dict[str, ComplexityEvaluator] = {}
         performance = settings.performance
         self.history = history or PerformanceHistory(
@@ -127,7 +123,7 @@ class TaskRouter:
     ) -> ComplexityAssessment:
         if override is not None:
             complexity = TaskComplexity(override)
-            return ComplexityAssessment(complexity, _CLASS_SCORE[complexity.value], "override")
+            return ComplexityAssessment(complexity, CLASS_SCORE[complexity], "override")
         return await self.evaluator_for(task_type).assess(prompt)
 
     async def evaluate_and_route(

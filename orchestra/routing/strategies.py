@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -43,7 +43,6 @@ class Choice:
     scores: dict[str, float]
     propensities: dict[str, float]
     reason: str
-    details: dict[str, Any] = field(default_factory=dict)
 
 
 class RoutingStrategy(ABC):
@@ -54,10 +53,8 @@ class RoutingStrategy(ABC):
         """Rank `context.candidates`; the first `context.k` are called."""
 
 
-def _deterministic(
-    ranked: list[str], k: int, scores: dict[str, float], reason: str, **details: Any
-) -> Choice:
-    return Choice(ranked, scores, {p: 1.0 if i < k else 0.0 for i, p in enumerate(ranked)}, reason, details)
+def _deterministic(ranked: list[str], k: int, scores: dict[str, float], reason: str) -> Choice:
+    return Choice(ranked, scores, {p: 1.0 if i < k else 0.0 for i, p in enumerate(ranked)}, reason)
 
 
 class RulesStrategy(RoutingStrategy):
@@ -126,7 +123,7 @@ class PerformanceStrategy(RoutingStrategy):
         cold = [p for p in context.candidates if stats[p].n < self.min_samples]
         if cold:
             return self._warm_up(context, cold)
-        expected = self._utility(context.candidates, stats, quality=None)
+        expected = self._utility(context.candidates, stats)
         if self.exploration == "thompson":
             return self._thompson(context, stats, expected)
         ranked = sorted(context.candidates, key=lambda p: -expected[p])
@@ -134,18 +131,15 @@ class PerformanceStrategy(RoutingStrategy):
             return self._epsilon_greedy(context, ranked, expected)
         return _deterministic(ranked, context.k, expected, "highest expected score from history")
 
-    def _utility(
-        self, providers: list[str], stats: dict[str, ProviderStats], quality: dict | None
-    ) -> dict[str, float]:
+    def _utility(self, providers: list[str], stats: dict[str, ProviderStats]) -> dict[str, float]:
         costs = {p: stats[p].cost_mean_usd for p in providers}
         latencies = {p: stats[p].latency_p50_ms for p in providers}
         max_cost = max((c for c in costs.values() if not math.isnan(c)), default=0.0) or 1.0
         max_latency = max((x for x in latencies.values() if not math.isnan(x)), default=0.0) or 1.0
         utility = {}
         for p in providers:
-            q = quality[p] if quality is not None else _quality(stats[p])
             utility[p] = (
-                self.weights.quality * q
+                self.weights.quality * _quality(stats[p])
                 - self.weights.cost * _zero_nan(costs[p]) / max_cost
                 - self.weights.latency * _zero_nan(latencies[p]) / max_latency
             )
@@ -230,9 +224,7 @@ class CostAwareStrategy(RoutingStrategy):
         else:
             reason = "no history yet: the rule's order"
         scores = {p: qualities.get(p, float("nan")) for p in ranked}
-        return _deterministic(
-            ranked, context.k, scores, reason, costs={p: stats[p].cost_mean_usd for p in known}
-        )
+        return _deterministic(ranked, context.k, scores, reason)
 
 
 class LearnedPolicy(Protocol):

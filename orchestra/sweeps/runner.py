@@ -16,34 +16,25 @@ import math
 import sys
 import tempfile
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import polars as pl
-import yaml
 from tqdm.auto import tqdm
 
-from orchestra.analysis.winrate import win_rate
-from orchestra.config.loader import interpolate_env, settings_from_dict
-from orchestra.errors import OrchestraError
+from orchestra.config.loader import settings_from_dict
 from orchestra.orchestrator import Orchestra
 from orchestra.providers.recorded import ReplayDataset
-from orchestra.providers.replay import estimate_tokens
+from orchestra.providers.registry import load_dataset
+from orchestra.sweeps.arms import OutcomeSummary, answer_all, summarize_outcomes
 from orchestra.sweeps.prompts import load_prompts
-from orchestra.sweeps.spec import Arm, SweepSpec, apply_overrides, expand_arms, load_sweep
+from orchestra.sweeps.spec import Arm, SweepSpec, apply_overrides, expand_arms, read_sweep
 from orchestra.sync import run_sync
 from orchestra.tracking.settings import TrackingSettings, load_tracking_settings
 from orchestra.tracking.store import MlflowStore
+from orchestra.tracking.tags import ARM_TAG, KIND_TAG, RUN_KEY_TAG, SUPERSEDED_TAG, SWEEP_TAG
 from orchestra.tracking.tracker import RunHandle, Tracker
-
-SWEEP_TAG, ARM_TAG, KIND_TAG, SUPERSEDED_TAG = (
-    "orchestra.sweep_id",
-    "orchestra.arm_id",
-    "orchestra.kind",
-    "orchestra.superseded",
-)
 
 
 @dataclass
@@ -78,26 +69,24 @@ def run_sweep(
 async def _sweep(
     path: str | Path, *, dry_run: bool, limit: int | None, tracking: TrackingSettings | None, progress: bool
 ) -> SweepSummary:
-    spec, folder, identity = load_sweep(path)
-    config_path = (folder / spec.config).resolve()
-    raw = interpolate_env(yaml.safe_load(config_path.read_text(encoding="utf-8")) or {})
+    sweep = read_sweep(path)
+    spec, raw, config_path = sweep.spec, sweep.config, sweep.config_path
     arms = expand_arms(spec)
     base = settings_from_dict(apply_overrides(raw, {}, arms[0].seed), base_dir=config_path.parent)
+    datasets = {name: load_dataset(base, name) for name in base.datasets}  # shared by every arm
+    prompts = load_prompts(spec.prompts, sweep.folder, datasets, base.framework.default_task_type)
+    if limit:
+        prompts = prompts[:limit]
     tracking = tracking or load_tracking_settings(search_from=base.base_dir)
     if dry_run:
         tracking = tracking.model_copy(update={"enabled": False})
     tracker = Tracker(tracking)
-    datasets: dict[str, ReplayDataset] = {}
     try:
-        first = Orchestra(base, tracker=tracker, datasets=datasets)
-        prompts = load_prompts(spec.prompts, folder, first.datasets, base.framework.default_task_type)
-        if limit:
-            prompts = prompts[:limit]
         if dry_run:
-            plans = [await _plan(raw, arm, config_path, tracker, first.datasets, prompts) for arm in arms]
+            plans = [await _plan(raw, arm, config_path, tracker, datasets, prompts) for arm in arms]
             return SweepSummary(spec.name, None, _plan_table(plans), plans=plans)
         return await _execute(
-            spec, identity, raw, arms, config_path, tracker, first.datasets, prompts, progress
+            spec, sweep.identity, raw, arms, config_path, tracker, datasets, prompts, progress
         )
     finally:
         tracker.close()
@@ -143,9 +132,7 @@ def _parent(
     existing = store.runs(f"tags.`{SWEEP_TAG}` = '{identity}' and tags.`{KIND_TAG}` = 'sweep'")
     if existing:
         run = existing[0]
-        return tracker.attach_run(
-            run["run_id"], run["tags"].get("orchestra.run_key", run["run_id"]), run["name"]
-        )
+        return tracker.attach_run(run["run_id"], run["tags"].get(RUN_KEY_TAG, run["run_id"]), run["name"])
     params = {
         "sweep.name": spec.name,
         "sweep.arms": arms,
@@ -182,25 +169,13 @@ async def _run_arm(
     prompts: list[tuple[str, str]],
     bar: tqdm,
 ) -> None:
-    limit = asyncio.Semaphore(spec.concurrency)
     every = max(1, len(prompts) // 20)  # progress is logged as the metric requests_done (~20 steps)
-    done = 0
 
-    async def one(prompt: str, task_type: str) -> dict[str, Any] | None:
-        nonlocal done
-        async with limit:
-            try:
-                return await orch.process_request(
-                    prompt, task_type=task_type, user_id=spec.user_id, session_id=arm.arm_id
-                )
-            except OrchestraError:
-                return None  # logged as a failed request
-            finally:
-                bar.update(1)
-                done += 1
-                if done % every == 0 or done == len(prompts):
-                    assert scope.handle is not None
-                    orch.tracker.log_metrics(scope.handle, {"requests_done": done}, step=done)
+    def on_done(done: int) -> None:
+        bar.update(1)
+        if done % every == 0 or done == len(prompts):
+            assert scope.handle is not None
+            orch.tracker.log_metrics(scope.handle, {"requests_done": done}, step=done)
 
     params = {
         **{f"arm.{k}": v for k, v in arm.overrides.items()},
@@ -209,32 +184,32 @@ async def _run_arm(
     }
     tags = {KIND_TAG: "sweep-arm", ARM_TAG: arm.arm_id, SWEEP_TAG: identity}
     async with orch.run(arm.name, params=params, tags=tags, parent=parent) as scope:
-        outcomes = await asyncio.gather(*(one(p, t) for p, t in prompts))
-        scope.log_metrics(arm_metrics(outcomes))
+        outcomes = await answer_all(
+            orch, prompts, spec.concurrency, on_done, user_id=spec.user_id, session_id=arm.arm_id
+        )
+        scope.log_metrics(arm_metrics(summarize_outcomes(outcomes)))
 
 
-def arm_metrics(outcomes: list[dict[str, Any] | None]) -> dict[str, float]:
+def arm_metrics(summary: OutcomeSummary) -> dict[str, float]:
     """What the summary needs from an arm, logged with its run (so a resumed sweep can read it)."""
-    answered = [o["metadata"] for o in outcomes if o is not None]
     metrics: dict[str, float] = {
-        "sweep.requests": float(len(outcomes)),
-        "sweep.errors": float(len(outcomes) - len(answered)),
+        "sweep.requests": float(summary.requests),
+        "sweep.errors": float(summary.errors),
     }
-    if not answered:
-        return metrics
-    metrics["sweep.cost_per_request_usd"] = sum(m["cost_usd"] for m in answered) / len(answered)
-    metrics["sweep.latency_ms_mean"] = sum(m["latency_ms"] for m in answered) / len(answered)
-    metrics["sweep.calls_per_request"] = sum(len(m["providers_called"]) for m in answered) / len(answered)
-    labels = [m["quality"] for m in answered if m["quality"] is not None]
-    if labels:
-        rate = win_rate(labels)
+    if summary.cost_per_request is not None:
+        metrics["sweep.cost_per_request_usd"] = summary.cost_per_request
+    if summary.latency_ms is not None:
+        metrics["sweep.latency_ms_mean"] = summary.latency_ms
+    if summary.calls_per_request is not None:
+        metrics["sweep.calls_per_request"] = summary.calls_per_request
+    if summary.win_rate is not None:
         metrics |= {
-            "sweep.win_rate": rate.percent,
-            "sweep.win_rate_low": rate.low,
-            "sweep.win_rate_high": rate.high,
+            "sweep.win_rate": summary.win_rate.percent,
+            "sweep.win_rate_low": summary.win_rate.low,
+            "sweep.win_rate_high": summary.win_rate.high,
         }
-    for provider, count in Counter(m["answered_by"] for m in answered).items():
-        metrics[f"sweep.share.{provider}"] = count / len(answered)
+    for provider, share in summary.answered_share.items():
+        metrics[f"sweep.share.{provider}"] = share
     return metrics
 
 
@@ -325,11 +300,8 @@ async def _plan(
             calls += 1
             request = orch._request_for(name, prompt, {})
             known = orch.model_registry.get(name).estimate_cost(request)
-            if known is None:
-                guard = orch.guard_for(name)
-                output = request.max_tokens or settings.performance.expected_output_tokens
-                price = guard.price
-                known = price.cost(estimate_tokens(prompt), output) if price else 0.0
+            if known is None:  # the guard's worst case: estimated input, output at max_tokens
+                _, known = orch.guard_for(name).estimate(request)
                 estimated = True
             cost += known
     await orch.aclose()

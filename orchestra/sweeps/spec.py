@@ -95,8 +95,26 @@ class Arm:
         return ",".join(parts)
 
 
+@dataclass(frozen=True)
+class SweepFile:
+    """A read sweep file: its spec, its folder, its identity, and its base config (parsed)."""
+
+    spec: SweepSpec
+    folder: Path
+    identity: str
+    config_path: Path
+    config: dict[str, Any]
+    """The base config file's content, environment variables interpolated."""
+
+
 def load_sweep(path: str | Path) -> tuple[SweepSpec, Path, str]:
     """The spec, the folder relative paths are resolved against, and the sweep's identity hash."""
+    sweep = read_sweep(path)
+    return sweep.spec, sweep.folder, sweep.identity
+
+
+def read_sweep(path: str | Path) -> SweepFile:
+    """The sweep file at `path` and its base config, each read once."""
     path = Path(path).resolve()
     if not path.is_file():
         raise ConfigError(f"sweep file {str(path)!r} does not exist")
@@ -111,8 +129,15 @@ def load_sweep(path: str | Path) -> tuple[SweepSpec, Path, str]:
     config_path = (path.parent / spec.config).resolve()
     if not config_path.is_file():
         raise ConfigError(f"{path}: config {spec.config!r} does not exist ({config_path})")
-    identity = hashlib.sha256((text + config_path.read_text(encoding="utf-8")).encode()).hexdigest()[:16]
-    return spec, path.parent, identity
+    config_text = config_path.read_text(encoding="utf-8")
+    try:
+        config = interpolate_env(yaml.safe_load(config_text) or {})
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{config_path}: not valid YAML: {err}") from err
+    if not isinstance(config, dict):
+        raise ConfigError(f"{config_path}: the top level must be a mapping of sections")
+    identity = hashlib.sha256((text + config_text).encode()).hexdigest()[:16]
+    return SweepFile(spec, path.parent, identity, config_path, config)
 
 
 def expand_arms(spec: SweepSpec) -> list[Arm]:

@@ -59,19 +59,17 @@ class FakeAnthropic(FakeServer):
         kind = _ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
         return {"type": "error", "error": {"type": kind, "message": message}, "request_id": "req_fake"}
 
-    async def _list_models(self, request: web.Request) -> web.Response:
-        denied = self._check_auth(request)
-        if denied is not None:
-            return denied
-        data = [_model(name) for name in self.models]
-        page = {"data": data, "has_more": False, "first_id": data[0]["id"], "last_id": data[-1]["id"]}
-        return self._json_response(200, page)
+    def _model_info(self, name: str) -> dict[str, Any]:
+        return {
+            "type": "model",
+            "id": name,
+            "display_name": name,
+            "created_at": "2025-01-01T00:00:00Z",
+            "lifecycle": "active",
+        }
 
-    async def _get_model(self, request: web.Request) -> web.Response:
-        denied = self._check_auth(request)
-        if denied is not None:
-            return denied
-        return self._json_response(200, _model(request.match_info["model"]))
+    def _model_page(self, models: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"data": models, "has_more": False, "first_id": models[0]["id"], "last_id": models[-1]["id"]}
 
     # ----- answers -----
 
@@ -134,13 +132,3 @@ class FakeAnthropic(FakeServer):
 
 def _event(data: dict[str, Any]) -> bytes:
     return sse(data, event=data["type"])
-
-
-def _model(name: str) -> dict[str, Any]:
-    return {
-        "type": "model",
-        "id": name,
-        "display_name": name,
-        "created_at": "2025-01-01T00:00:00Z",
-        "lifecycle": "active",
-    }

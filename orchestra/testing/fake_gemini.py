@@ -47,9 +47,9 @@ class FakeGemini(FakeServer):
     malformed_event: ClassVar[bytes] = b'data: {"candidates": [{"content": {"parts": [\n\n'
 
     def _add_routes(self, app: web.Application) -> None:
-        app.router.add_post(_MODELS_PATH + "/{name}", self._post_model)
+        app.router.add_post(_MODELS_PATH + "/{model}", self._post_model)
         app.router.add_get(_MODELS_PATH, self._list_models)
-        app.router.add_get(_MODELS_PATH + "/{name}", self._get_model)
+        app.router.add_get(_MODELS_PATH + "/{model}", self._get_model)
 
     def _authorized(self, request: web.Request, api_key: str) -> bool:
         return request.headers.get("x-goog-api-key") == api_key or request.query.get("key") == api_key
@@ -58,29 +58,31 @@ class FakeGemini(FakeServer):
         return {"error": {"code": status, "message": message, "status": _STATUS_NAMES.get(status, "UNKNOWN")}}
 
     async def _post_model(self, request: web.Request) -> web.StreamResponse:
-        _, _, action = request.match_info["name"].rpartition(":")
+        _, _, action = request.match_info["model"].rpartition(":")
         if action == "generateContent":
             return await self._model_call(request, stream=False)
         if action == "streamGenerateContent":
             return await self._model_call(request, stream=True)
         return self._error_response(404, f"Method {action!r} is not supported by the fake.")
 
-    async def _list_models(self, request: web.Request) -> web.Response:
-        denied = self._check_auth(request)
-        if denied is not None:
-            return denied
-        return self._json_response(200, {"models": [_model(name) for name in self.models]})
+    def _model_info(self, name: str) -> dict[str, Any]:
+        return {
+            "name": f"models/{name}",
+            "version": "001",
+            "displayName": name,
+            "description": "A fake model.",
+            "inputTokenLimit": 1_048_576,
+            "outputTokenLimit": 65_536,
+            "supportedGenerationMethods": ["generateContent", "countTokens"],
+        }
 
-    async def _get_model(self, request: web.Request) -> web.Response:
-        denied = self._check_auth(request)
-        if denied is not None:
-            return denied
-        return self._json_response(200, _model(request.match_info["name"]))
+    def _model_page(self, models: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"models": models}
 
     # ----- answers -----
 
     def _exchange(self, request: web.Request, body: dict[str, Any]) -> Exchange:
-        model = request.match_info["name"].rpartition(":")[0]
+        model = request.match_info["model"].rpartition(":")[0]
         contents = [c for c in body.get("contents") or [] if isinstance(c, dict)]
         texts = [text_of(c.get("parts")) for c in contents]
         users = [text for c, text in zip(contents, texts, strict=True) if c.get("role", "user") == "user"]
@@ -136,15 +138,3 @@ class FakeGemini(FakeServer):
 
     def _stream_chunk(self, exchange: Exchange, index: int, piece: str, last: bool) -> bytes:
         return sse(self._response(exchange, [piece], done=last))
-
-
-def _model(name: str) -> dict[str, Any]:
-    return {
-        "name": f"models/{name}",
-        "version": "001",
-        "displayName": name,
-        "description": "A fake model.",
-        "inputTokenLimit": 1_048_576,
-        "outputTokenLimit": 65_536,
-        "supportedGenerationMethods": ["generateContent", "countTokens"],
-    }

@@ -50,17 +50,11 @@ class FakeOpenAI(FakeServer):
         )
         return {"error": {"message": message, "type": kind, "param": None, "code": code}}
 
-    async def _list_models(self, request: web.Request) -> web.Response:
-        denied = self._check_auth(request)
-        if denied is not None:
-            return denied
-        return self._json_response(200, {"object": "list", "data": [_model(name) for name in self.models]})
+    def _model_info(self, name: str) -> dict[str, Any]:
+        return {"id": name, "object": "model", "created": 1_700_000_000, "owned_by": "orchestra-fake"}
 
-    async def _get_model(self, request: web.Request) -> web.Response:
-        denied = self._check_auth(request)
-        if denied is not None:
-            return denied
-        return self._json_response(200, _model(request.match_info["model"]))
+    def _model_page(self, models: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"object": "list", "data": models}
 
     # ----- answers -----
 
@@ -138,10 +132,6 @@ class FakeOpenAI(FakeServer):
             events.append(sse({**self._chunk(exchange, []), "usage": self._usage(exchange)}))
         events.append(sse("[DONE]"))
         return events
-
-
-def _model(name: str) -> dict[str, Any]:
-    return {"id": name, "object": "model", "created": 1_700_000_000, "owned_by": "orchestra-fake"}
 
 
 def _logprob(piece: str) -> dict[str, Any]:

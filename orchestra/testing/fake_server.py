@@ -415,6 +415,18 @@ class FakeServer:
             request.transport.close()
         return web.Response(status=200)
 
+    # ----- model listing -----
+
+    async def _list_models(self, request: web.Request) -> web.Response:
+        denied = self._check_auth(request)
+        page = self._model_page([self._model_info(name) for name in self.models])
+        return denied or self._json_response(200, page)
+
+    async def _get_model(self, request: web.Request) -> web.Response:
+        """GET of one model; the route names the model `{model}`."""
+        denied = self._check_auth(request)
+        return denied or self._json_response(200, self._model_info(request.match_info["model"]))
+
     # ----- responses -----
 
     def _check_auth(self, request: web.Request) -> web.Response | None:
@@ -449,6 +461,14 @@ class FakeServer:
 
     def _error_body(self, status: int, message: str) -> dict[str, Any]:
         """The provider's error JSON for `status`."""
+        raise NotImplementedError
+
+    def _model_info(self, name: str) -> dict[str, Any]:
+        """The provider's description of one model."""
+        raise NotImplementedError
+
+    def _model_page(self, models: list[dict[str, Any]]) -> dict[str, Any]:
+        """The provider's envelope around a list of models."""
         raise NotImplementedError
 
     def _exchange(self, request: web.Request, body: dict[str, Any]) -> Exchange:

@@ -12,12 +12,11 @@ import sys
 import time
 from dataclasses import dataclass
 
-from orchestra.errors import OrchestraError
-from orchestra.providers.credentials import key_variables, resolve_api_key
-from orchestra.types import ModelProvider
+from orchestra.config.schema import ProviderSettings
+from orchestra.errors import AuthenticationFailed, OrchestraError
+from orchestra.providers.credentials import DEFAULT_KEY_VARIABLES, key_variables, resolve_api_key
 
 CHECK_TIMEOUT_S = 15.0
-_NEEDS_KEY = {ModelProvider.OPENAI, ModelProvider.ANTHROPIC, ModelProvider.GOOGLE}
 
 
 @dataclass
@@ -45,21 +44,14 @@ async def check_connections(config: str) -> list[ConnectionStatus]:
 
 
 async def _check(orch, name: str) -> ConnectionStatus:
+    """Whether a key is needed is the connector's to say: one without its key raises
+    `AuthenticationFailed` from `validate_connection` before any network call."""
     provider = orch.settings.models.get(name)
     connector = orch.model_registry.get(name)
     kind = connector.provider_type.value
     model = ", ".join(connector.get_supported_models())
     endpoint = getattr(connector, "base_url", None) or ("recorded data" if kind == "replay" else "default")
-    key = "-"
-    if provider is not None and provider.type in _NEEDS_KEY | {ModelProvider.OPENAI_COMPATIBLE}:
-        _, source = resolve_api_key(provider)
-        variables = " or ".join(key_variables(provider)) or f"models.{name}.api_key_env"
-        if source is not None:
-            key = f"{source} (set)"
-        elif provider.type in _NEEDS_KEY:
-            return ConnectionStatus(name, kind, model, endpoint, "missing", False, f"set {variables}")
-        else:
-            key = "none (not required)"
+    key = _key_source(provider)
     started = time.perf_counter()
     try:
         async with asyncio.timeout(CHECK_TIMEOUT_S):
@@ -69,13 +61,30 @@ async def _check(orch, name: str) -> ConnectionStatus:
             name, kind, model, endpoint, key, False, f"no answer within {CHECK_TIMEOUT_S:g} s"
         )
     except OrchestraError as err:
-        return ConnectionStatus(
-            name, kind, model, endpoint, key, False, f"{type(err).__name__}: {err.message}"
-        )
+        detail = f"{type(err).__name__}: {err.message}"
+        if key == "none" and isinstance(err, AuthenticationFailed):  # the connector wants a key
+            assert provider is not None
+            key = "missing"
+            if variables := key_variables(provider):
+                detail = "set " + " or ".join(variables)
+        return ConnectionStatus(name, kind, model, endpoint, key, False, detail)
     latency = (time.perf_counter() - started) * 1000.0
+    if key == "none":
+        key = "none (not required)"
     return ConnectionStatus(
         name, kind, model, endpoint, key, ok, "ok" if ok else "validation failed", latency
     )
+
+
+def _key_source(provider: ProviderSettings | None) -> str:
+    """Where the provider's key comes from ("config", or the environment variable that holds
+    it), "none" for a provider type that takes a key but has none, "-" for the others."""
+    if provider is None:
+        return "-"
+    _, source = resolve_api_key(provider)
+    if source is not None:
+        return f"{source} (set)"
+    return "none" if provider.type in DEFAULT_KEY_VARIABLES else "-"
 
 
 def render(statuses: list[ConnectionStatus]) -> str:

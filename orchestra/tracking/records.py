@@ -74,6 +74,11 @@ class RequestRecord:
     tags: dict[str, str] = field(default_factory=dict)
 
     @property
+    def answered_model(self) -> str | None:
+        """The model behind the answer returned (None when no call answered)."""
+        return next((c.model for c in self.calls if c.ok and c.provider == self.answered_by), None)
+
+    @property
     def trace_id(self) -> str:
         return trace_id_for(self.request_id)
 
@@ -145,7 +150,6 @@ def to_row(record: RequestRecord, run_id: str | None) -> dict[str, Any]:
     routing = record.routing or {}
     consensus = record.consensus or {}
     calls = [asdict(call) for call in record.calls]
-    answered_model = next((c.model for c in record.calls if c.ok and c.provider == record.answered_by), None)
     return {
         "request_id": record.request_id,
         "trace_id": record.trace_id,
@@ -171,7 +175,7 @@ def to_row(record: RequestRecord, run_id: str | None) -> dict[str, Any]:
         "providers_used": list(record.providers_used),
         "providers_failed": [c.provider for c in record.calls if not c.ok],
         "answered_by": record.answered_by,
-        "answered_model": answered_model,
+        "answered_model": record.answered_model,
         "n_calls": len(record.calls),
         "consensus_applied": bool(consensus),
         "consensus_method": consensus.get("method"),

@@ -9,6 +9,8 @@
 from __future__ import annotations
 
 import os
+import shlex
+import sys
 from pathlib import Path
 from typing import Literal
 
@@ -19,8 +21,10 @@ from orchestra.config.loader import describe_validation_error
 from orchestra.errors import ConfigError
 
 DEFAULT_FILE = "mlflow.yaml"
-UI_ENVIRONMENT = "MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false MLFLOW_DISABLE_TELEMETRY=true"
+UI_ENVIRONMENT = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_DISABLE_TELEMETRY": "true"}
 """A UI for browsing runs needs neither the job runner nor telemetry (starts in ~7 s, ~0.5 GB)."""
+_SERVABLE_STORES = ("sqlite:", "postgresql", "mysql", "mssql", "file:")
+"""Stores `mlflow server` can serve; any other tracking URI is a tracking server already."""
 
 
 class TrackingSettings(BaseModel):
@@ -65,15 +69,27 @@ class TrackingSettings(BaseModel):
             return Path(self.tracking_uri.removeprefix("sqlite:///"))
         return None
 
-    def ui_command(self, port: int = 5000, mlflow: str = "mlflow") -> str:
-        """The shell command that starts the MLflow UI on this store (loopback, one worker)."""
-        if not self.tracking_uri.startswith(("sqlite:", "postgresql", "mysql", "mssql", "file:")):
+    def ui_argv(self, port: int = 5000) -> tuple[dict[str, str], list[str]] | None:
+        """The extra environment and argv of `mlflow server` on this store (loopback, one
+        worker), or None when the store is a tracking server (its UI is already served)."""
+        if not self.tracking_uri.startswith(_SERVABLE_STORES):
+            return None
+        local = Path(sys.executable).with_name("mlflow")  # the venv's mlflow, if this is one
+        mlflow = str(local) if local.exists() else "mlflow"
+        argv = [mlflow, "server", "--backend-store-uri", self.tracking_uri]
+        if self.artifact_location:
+            argv += ["--default-artifact-root", self.artifact_location]
+        argv += ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+        return dict(UI_ENVIRONMENT), argv
+
+    def ui_command(self, port: int = 5000) -> str:
+        """`ui_argv` as one shell command line (or, for a tracking server, where to look)."""
+        command = self.ui_argv(port)
+        if command is None:
             return f"open {self.tracking_uri} in a browser (a tracking server)"
-        artifact = f" --default-artifact-root {self.artifact_location}" if self.artifact_location else ""
-        return (
-            f"{UI_ENVIRONMENT} {mlflow} server --backend-store-uri {self.tracking_uri}{artifact} "
-            f"--host 127.0.0.1 --port {port} --workers 1"
-        )
+        environment, argv = command
+        assignments = [f"{key}={shlex.quote(value)}" for key, value in environment.items()]
+        return " ".join([*assignments, shlex.join(argv)])
 
 
 def load_tracking_settings(

@@ -11,8 +11,16 @@ import json
 import os
 import time
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from orchestra.logs import get_logger
+
+if TYPE_CHECKING:
+    from orchestra.tracking.records import RequestRecord
+
+logger = get_logger("orchestra.tracking")
 
 _SUFFIX = ".jsonl"
 _CLAIM = ".claimed-"
@@ -37,6 +45,25 @@ class Spool:
         final = self.folder / name
         temporary.rename(final)
         return final
+
+    def try_append(self, operations: list[dict[str, Any]]) -> bool:
+        """`append`, but a failing disk is logged (nothing left to do but say so loudly): False."""
+        try:
+            self.append(operations)
+        except OSError as err:
+            logger.error("could not spool %d tracking operation(s): %s", len(operations), err)
+            return False
+        return True
+
+    def append_requests(self, run_key: str, records: Iterable[RequestRecord], sinks: list[str]) -> bool:
+        """Spool one `requests` operation (the records still owed to `sinks`); False if the disk failed."""
+        operation = {
+            "op": "requests",
+            "run_key": run_key,
+            "sinks": sinks,
+            "records": [record.to_json() for record in records],
+        }
+        return self.try_append([operation])
 
     def pending(self) -> list[Path]:
         """Unclaimed files, oldest first."""

@@ -16,8 +16,8 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from orchestra.errors import TrackingStoreError
+from orchestra.redact import SECRETS
 from orchestra.tracking.records import RequestRecord, rows_table
-from orchestra.tracking.redact import SECRETS
 from orchestra.tracking.settings import TrackingSettings
 
 RUN_KEY_TAG = "orchestra.run_key"
@@ -102,12 +102,7 @@ class MlflowStore:
         return runs[0].info.run_id if runs else None
 
     def end_run(self, run_id: str, metrics: Mapping[str, float], status: str, end_ms: int | None) -> None:
-        from mlflow.entities import Metric
-
-        now = int(time.time() * 1000)
-        items = [Metric(k, float(v), now, 0) for k, v in metrics.items() if v is not None and v == v]
-        for start in range(0, len(items), _MAX_BATCH):
-            self.client.log_batch(run_id, metrics=items[start : start + _MAX_BATCH])
+        self.log_metrics(run_id, {k: v for k, v in metrics.items() if v is not None and v == v})  # no NaN
         self.client.set_terminated(run_id, status=status, end_time=end_ms)
 
     def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
@@ -164,15 +159,6 @@ class MlflowStore:
     def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
         for key, value in tags.items():
             self.client.set_tag(run_id, key, SECRETS.redact(str(value)))
-
-    def ping(self) -> None:
-        """Raise `TrackingStoreError` unless the store answers."""
-        try:
-            self.client.search_experiments(max_results=1)
-        except Exception as err:
-            raise TrackingStoreError(
-                f"tracking store {self.settings.tracking_uri} is not answering: {err}"
-            ) from err
 
 
 def probe(uri: str, timeout_s: float = 3.0) -> None:

@@ -22,12 +22,13 @@ import threading
 from multiprocessing.connection import Connection
 from typing import Any
 
+from orchestra.logs import get_logger
 from orchestra.tracking.records import RequestRecord
 from orchestra.tracking.settings import TrackingSettings
 from orchestra.tracking.spool import Spool
 from orchestra.tracking.trace_sink import TraceResult, TraceSink
 
-logger = logging.getLogger("orchestra.tracking")
+logger = get_logger("orchestra.tracking")
 
 MAX_IN_FLIGHT = 16
 """Batches sent but not yet confirmed; more makes the sender wait (back-pressure)."""
@@ -153,14 +154,8 @@ class TraceProcess:
         result = TraceResult()
         for pairs in orphans:
             records = [record for _, record in pairs]
-            operation = {
-                "op": "requests",
-                "run_key": records[0].run_key,
-                "sinks": ["traces"],
-                "records": [r.to_json() for r in records],
-            }
-            self.spool.append([operation])
-            result.spooled += 1
+            if self.spool.append_requests(records[0].run_key, records, ["traces"]):
+                result.spooled += 1
         return result
 
 

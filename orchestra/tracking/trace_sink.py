@@ -12,8 +12,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from orchestra.redact import SECRETS
 from orchestra.tracking.records import RequestRecord
-from orchestra.tracking.redact import SECRETS
 from orchestra.tracking.settings import TrackingSettings
 from orchestra.tracking.spool import Spool
 from orchestra.tracking.store import MlflowStore
@@ -24,15 +24,9 @@ RETRY_STORE_AFTER_S = 2.0
 class StoreOpener:
     """Opens the store on first use, and again after failures (at most every 2 s)."""
 
-    def __init__(
-        self,
-        settings: TrackingSettings,
-        on_failure: Callable[[str, Exception], None],
-        factory: Callable[[TrackingSettings], MlflowStore] = MlflowStore,
-    ) -> None:
+    def __init__(self, settings: TrackingSettings, on_failure: Callable[[str, Exception], None]) -> None:
         self.settings = settings
         self._on_failure = on_failure
-        self._factory = factory
         self._store: MlflowStore | None = None
         self._failed_at = 0.0
         self._lock = threading.Lock()
@@ -45,7 +39,7 @@ class StoreOpener:
                 if self._failed_at and time.monotonic() - self._failed_at < RETRY_STORE_AFTER_S:
                     return None
                 try:
-                    store = self._factory(self.settings)
+                    store = MlflowStore(self.settings)
                     _ = store.experiment_id
                 except Exception as err:
                     self._failed_at = time.monotonic()
@@ -86,17 +80,8 @@ class TraceSink:
                 result.written += store.write_traces(run_id, records)
             except Exception as err:
                 self._remember("writing traces", err)
-                self.spool.append(
-                    [
-                        {
-                            "op": "requests",
-                            "run_key": records[0].run_key,
-                            "sinks": ["traces"],
-                            "records": [r.to_json() for r in records],
-                        }
-                    ]
-                )
-                result.spooled += 1
+                if self.spool.append_requests(records[0].run_key, records, ["traces"]):
+                    result.spooled += 1
         result.error, self._last_error = self._last_error, None
         return result
 

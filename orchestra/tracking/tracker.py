@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import logging
 import math
 import time
 import uuid
@@ -21,12 +20,13 @@ from typing import Any
 
 import numpy as np
 
+from orchestra.logs import get_logger
+from orchestra.redact import SECRETS
 from orchestra.tracking.records import RequestRecord
-from orchestra.tracking.redact import SECRETS
 from orchestra.tracking.settings import TrackingSettings
 from orchestra.tracking.writer import CreateRun, EndRun, LogMetrics, TrackingWriter, WriterStats
 
-logger = logging.getLogger("orchestra.tracking")
+logger = get_logger("orchestra.tracking")
 
 _RUN_CREATE_TIMEOUT_S = 60.0
 
@@ -209,8 +209,7 @@ class Tracker:
         if self._writer is not None:
             all_metrics = {**run.stats.metrics(), **(metrics or {})}
             self._writer.put(EndRun(run.run_key, all_metrics, status, int(time.time() * 1000)))
-            if run.run_id is None:
-                run.run_id = self._writer.run_id(run.run_key)
+            self.run_id(run)
 
     def run_id(self, run: RunHandle) -> str | None:
         """The run's MLflow id, if the store has created it by now."""

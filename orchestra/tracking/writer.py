@@ -14,7 +14,6 @@ the queues are full, producers wait (back-pressure).
 
 from __future__ import annotations
 
-import logging
 import os
 import queue
 import threading
@@ -25,14 +24,15 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchestra.logs import get_logger
+from orchestra.redact import SECRETS
 from orchestra.tracking.records import RequestRecord, to_row
-from orchestra.tracking.redact import SECRETS
 from orchestra.tracking.settings import TrackingSettings
 from orchestra.tracking.spool import Spool
 from orchestra.tracking.store import MlflowStore
 from orchestra.tracking.trace_sink import StoreOpener, TraceResult, TraceSink
 
-logger = logging.getLogger("orchestra.tracking")
+logger = get_logger("orchestra.tracking")
 
 _REPLAY_EVERY_S = 15.0
 _STOP = object()
@@ -107,15 +107,11 @@ class WriterStats:
 class TrackingWriter:
     """Owns every write to the tracking store; see the module docstring."""
 
-    def __init__(
-        self,
-        settings: TrackingSettings,
-        store_factory: Callable[[TrackingSettings], MlflowStore] = MlflowStore,
-    ) -> None:
+    def __init__(self, settings: TrackingSettings) -> None:
         self.settings = settings
         self.stats = WriterStats()
         self.spool = Spool(settings.spool_dir)
-        self._opener = StoreOpener(settings, self._note_failure, store_factory)
+        self._opener = StoreOpener(settings, self._note_failure)
         self._store_failed_at = 0.0
         self._intake: queue.Queue[Any] = queue.Queue(maxsize=settings.max_queue)
         self._traces: queue.Queue[Any] = queue.Queue(maxsize=settings.max_queue)
@@ -218,24 +214,12 @@ class TrackingWriter:
         return run_id
 
     def _spool_records(self, run_key: str, records: list[RequestRecord], sinks: list[str]) -> None:
-        self._spool_ops(
-            [
-                {
-                    "op": "requests",
-                    "run_key": run_key,
-                    "sinks": sinks,
-                    "records": [r.to_json() for r in records],
-                }
-            ]
-        )
+        if self.spool.append_requests(run_key, records, sinks):
+            self.stats.spooled_operations += 1
 
     def _spool_ops(self, operations: list[dict[str, Any]]) -> None:
-        try:
-            self.spool.append(operations)
-        except OSError as err:  # the disk itself failed: nothing left to do but say so loudly
-            logger.error("could not spool %d tracking operation(s): %s", len(operations), err)
-            return
-        self.stats.spooled_operations += len(operations)
+        if self.spool.try_append(operations):
+            self.stats.spooled_operations += len(operations)
 
     def _guarded(self, step: Callable[..., Any], *args: Any) -> None:
         """Run one step; a bug in it is logged, and the thread keeps writing what it can."""
@@ -279,28 +263,9 @@ class TrackingWriter:
             self._log_metrics(item)
 
     def _create_run(self, op: CreateRun) -> str | None:
-        existing = self._run_ids.get(op.run_key)
-        if existing:
-            return existing
-        store = self._store()
-        try:
-            if store is None:
-                raise ConnectionError("tracking store unavailable")
-            parent = self._run_ids.get(op.parent_run_key) if op.parent_run_key else None
-            run_id = store.create_run(
-                op.name,
-                run_key=op.run_key,
-                params=op.params,
-                tags=op.tags,
-                start_ms=op.start_ms,
-                parent_run_id=parent,
-            )
-        except Exception as err:
-            self._note_failure("creating a run", err)
-            self._spool_ops([op.as_json()])
-            return None
-        self._run_ids[op.run_key] = run_id
-        return run_id
+        """The new run's id; None (and the creation spooled) while the store is down."""
+        self._store_or_spool(op.as_json(), "creating a run")
+        return self._run_ids.get(op.run_key)
 
     def _end_run(self, op: EndRun) -> None:
         self._flush_parts(op.run_key)
@@ -363,23 +328,32 @@ class TrackingWriter:
         while True:
             batch = _drain(self._traces, self.settings.flush_interval_s, self.settings.batch_size)
             pairs: list[tuple[str, RequestRecord]] = []
+            unresolved: dict[str, list[RequestRecord]] = {}  # by run key: spooled one file per run
             for item in batch:
                 if isinstance(item, RequestRecord):
                     run_id = self._resolve_run(item.run_key)
                     if run_id is None:
-                        self._spool_records(item.run_key, [item], ["traces"])
+                        unresolved.setdefault(item.run_key, []).append(item)
                     else:
                         pairs.append((run_id, item))
                     continue
+                # a barrier or stop: everything before it is written or spooled first
+                self._guarded(self._spool_unresolved, unresolved)
                 self._guarded(self._send_traces, pairs)
-                pairs = []
+                pairs, unresolved = [], {}
                 if item is _STOP:
                     self._guarded(backend.close)
                     return
                 if isinstance(item, Barrier):
                     self._guarded(backend.barrier)
                     item.traces_done.set()
+            self._guarded(self._spool_unresolved, unresolved)
             self._guarded(self._send_traces, pairs)
+
+    def _spool_unresolved(self, unresolved: dict[str, list[RequestRecord]]) -> None:
+        """Spool the traces of records whose run the store does not have (yet)."""
+        for run_key, records in unresolved.items():
+            self._spool_records(run_key, records, ["traces"])
 
     def _send_traces(self, pairs: list[tuple[str, RequestRecord]]) -> None:
         if pairs:

@@ -35,16 +35,13 @@ def welch(
     y, dropped_b = values(b, "arm B", nan_policy)
     need(min(x.size, y.size), 2, "Welch's t-test")
     difference = float(y.mean() - x.mean())
-    details = {"dropped_a": dropped_a, "dropped_b": dropped_b}
-    if x.var() == 0 and y.var() == 0:
-        p = 1.0 if difference == 0 else 0.0
-        low = high = difference
-        details["note"] = "both arms have zero variance: the difference is exact"
-    else:
-        result = stats.ttest_ind(y, x, equal_var=False)
-        interval = result.confidence_interval(confidence)
-        p, low, high = float(result.pvalue), float(interval.low), float(interval.high)
-        details["t"], details["df"] = float(result.statistic), float(result.df)
+    p, low, high, extra = _t_test(
+        lambda: stats.ttest_ind(y, x, equal_var=False),
+        exact=x.var() == 0 and y.var() == 0,
+        effect=difference,
+        confidence=confidence,
+        note="both arms have zero variance: the difference is exact",
+    )
     return TestResult(
         method="Welch's t-test",
         n_a=x.size,
@@ -56,9 +53,21 @@ def welch(
         ci_high=high,
         p_value=p,
         confidence=confidence,
-        details=details,
+        details={"dropped_a": dropped_a, "dropped_b": dropped_b, **extra},
         **_names(names),
     )
+
+
+def _t_test(
+    run: Callable[[], Any], *, exact: bool, effect: float, confidence: float, note: str
+) -> tuple[float, float, float, dict[str, Any]]:
+    """(p, CI low, CI high, details) of a scipy t-test; with no variance the effect is exact."""
+    if exact:
+        return (1.0 if effect == 0 else 0.0), effect, effect, {"note": note}
+    result = run()
+    interval = result.confidence_interval(confidence)
+    details = {"t": float(result.statistic), "df": float(result.df)}
+    return float(result.pvalue), float(interval.low), float(interval.high), details
 
 
 def mann_whitney(
@@ -175,14 +184,13 @@ def paired_t(
     need(x.size, 2, "the paired t-test")
     differences = y - x
     effect = float(differences.mean())
-    if differences.var() == 0:
-        p, low, high = (1.0 if effect == 0 else 0.0), effect, effect
-        extra = {"note": "every pair differs by the same amount: the difference is exact"}
-    else:
-        result = stats.ttest_rel(y, x)
-        interval = result.confidence_interval(confidence)
-        p, low, high = float(result.pvalue), float(interval.low), float(interval.high)
-        extra = {"t": float(result.statistic), "df": float(result.df)}
+    p, low, high, extra = _t_test(
+        lambda: stats.ttest_rel(y, x),
+        exact=differences.var() == 0,
+        effect=effect,
+        confidence=confidence,
+        note="every pair differs by the same amount: the difference is exact",
+    )
     return TestResult(
         method="paired t-test",
         n_a=x.size,

@@ -24,6 +24,13 @@ Design = Literal["independent", "paired"]
 Kind = Literal["continuous", "binary"]
 
 
+def _t_engine(design: Design, n: float | None = None) -> tuple[TTestPower | TTestIndPower, dict[str, float]]:
+    """statsmodels' t-test power engine for the design, with its sample-size keyword(s)."""
+    if design == "paired":
+        return TTestPower(), {} if n is None else {"nobs": n}
+    return TTestIndPower(), {"ratio": 1.0} | ({} if n is None else {"nobs1": n})
+
+
 def power(
     n: float,
     effect: float,
@@ -37,13 +44,8 @@ def power(
 ) -> float:
     """Probability of detecting `effect` with n per arm (or n pairs), two-sided at `alpha`."""
     if metric == "continuous":
-        d = _cohen_d(effect, sd)
-        engine = TTestPower() if design == "paired" else TTestIndPower()
-        return float(
-            engine.power(effect_size=d, nobs=n, alpha=alpha)
-            if design == "paired"
-            else engine.power(effect_size=d, nobs1=n, alpha=alpha, ratio=1.0)
-        )
+        engine, sizes = _t_engine(design, n)
+        return float(engine.power(effect_size=_cohen_d(effect, sd), alpha=alpha, **sizes))
     if design == "paired":
         return _mcnemar_power(n, effect, _discordant(discordant), alpha)
     h = _cohen_h(effect, baseline)
@@ -63,11 +65,8 @@ def sample_size(
 ) -> int:
     """Units per arm (pairs for paired designs) to detect `effect` with `target_power`."""
     if metric == "continuous":
-        d = _cohen_d(effect, sd)
-        if design == "paired":
-            n = TTestPower().solve_power(effect_size=d, alpha=alpha, power=target_power)
-        else:
-            n = TTestIndPower().solve_power(effect_size=d, alpha=alpha, power=target_power, ratio=1.0)
+        engine, sizes = _t_engine(design)
+        n = engine.solve_power(effect_size=_cohen_d(effect, sd), alpha=alpha, power=target_power, **sizes)
         return math.ceil(float(n))
     if design == "paired":
         p = _discordant(discordant)
@@ -95,9 +94,8 @@ def minimum_detectable_effect(
     if metric == "continuous":
         if sd is None or sd <= 0:
             raise AnalysisError("a continuous MDE needs the standard deviation (sd > 0)")
-        engine = TTestPower() if design == "paired" else TTestIndPower()
-        kwargs = {"nobs": n} if design == "paired" else {"nobs1": n, "ratio": 1.0}
-        d = engine.solve_power(effect_size=None, alpha=alpha, power=target_power, **kwargs)
+        engine, sizes = _t_engine(design, n)
+        d = engine.solve_power(effect_size=None, alpha=alpha, power=target_power, **sizes)
         return float(d) * sd
     upper = (1.0 - (baseline or 0.0)) if design == "independent" else math.sqrt(_discordant(discordant))
     return float(

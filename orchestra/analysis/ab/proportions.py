@@ -27,9 +27,26 @@ def _counts(a: Any, b: Any, nan_policy: NanPolicy) -> tuple[int, int, int, int, 
     return int(x.sum()), x.size, int(y.sum()), y.size, {"dropped_a": dropped_a, "dropped_b": dropped_b}
 
 
-def _difference_interval(s_a: int, n_a: int, s_b: int, n_b: int, confidence: float) -> tuple[float, float]:
+def _rate_difference(
+    method: str, counts: tuple[int, int, int, int], p: float, confidence: float, details: dict, names: dict
+) -> TestResult:
+    """Effect = rate(B) - rate(A), with Newcombe's hybrid score interval."""
+    s_a, n_a, s_b, n_b = counts
     low, high = confint_proportions_2indep(s_b, n_b, s_a, n_a, method="newcomb", alpha=1 - confidence)
-    return float(low), float(high)
+    return TestResult(
+        method=method,
+        n_a=n_a,
+        n_b=n_b,
+        estimate_a=s_a / n_a,
+        estimate_b=s_b / n_b,
+        effect=s_b / n_b - s_a / n_a,
+        ci_low=float(low),
+        ci_high=float(high),
+        p_value=float(p),
+        confidence=confidence,
+        details=details,
+        **_names(names),
+    )
 
 
 def two_proportion_z(
@@ -43,21 +60,7 @@ def two_proportion_z(
         details["note"] = "every observation is the same in both arms"
     else:
         _, p = proportions_ztest([s_b, s_a], [n_b, n_a])
-    low, high = _difference_interval(s_a, n_a, s_b, n_b, confidence)
-    return TestResult(
-        method="two-proportion z-test",
-        n_a=n_a,
-        n_b=n_b,
-        estimate_a=s_a / n_a,
-        estimate_b=s_b / n_b,
-        effect=s_b / n_b - s_a / n_a,
-        ci_low=low,
-        ci_high=high,
-        p_value=float(p),
-        confidence=confidence,
-        details=details,
-        **_names(names),
-    )
+    return _rate_difference("two-proportion z-test", (s_a, n_a, s_b, n_b), p, confidence, details, names)
 
 
 def chi_square(
@@ -73,21 +76,7 @@ def chi_square(
         result = stats.chi2_contingency(table)
         p = float(result.pvalue)
         details["chi2"] = float(result.statistic)
-    low, high = _difference_interval(s_a, n_a, s_b, n_b, confidence)
-    return TestResult(
-        method="chi-square test",
-        n_a=n_a,
-        n_b=n_b,
-        estimate_a=s_a / n_a,
-        estimate_b=s_b / n_b,
-        effect=s_b / n_b - s_a / n_a,
-        ci_low=low,
-        ci_high=high,
-        p_value=p,
-        confidence=confidence,
-        details=details,
-        **_names(names),
-    )
+    return _rate_difference("chi-square test", (s_a, n_a, s_b, n_b), p, confidence, details, names)
 
 
 def fisher(

@@ -23,6 +23,7 @@ from orchestra.analysis.ab.ratios import quantile_difference, ratio_difference
 from orchestra.analysis.ab.result import ABReport, TestResult
 from orchestra.analysis.ab.srm import sample_ratio_mismatch
 from orchestra.errors import AnalysisError
+from orchestra.frames import as_frame
 
 Kind = Literal["continuous", "binary", "ratio", "quantile"]
 PAIRED_OVERLAP = 0.95
@@ -65,7 +66,7 @@ def ab_report(
     alpha: float = 0.05,
 ) -> ABReport:
     """Compare every arm with `control` (default: the first arm in sorted order) on `metrics`."""
-    data = _frame(frame)
+    data = as_frame(frame)
     if arm not in data.columns:
         raise AnalysisError(f"no arm column {arm!r}; the table has {data.columns}")
     if "success" not in data.columns and "status" in data.columns:
@@ -98,14 +99,6 @@ def ab_report(
     results = [TestResult(**{**r.__dict__, "alpha": alpha}) for r in adjust(results, correction)]
     notes.append(f"p-values adjusted together ({correction}) over {len(results)} comparisons.")
     return ABReport(results, notes)
-
-
-def _frame(frame: Any) -> pl.DataFrame:
-    if isinstance(frame, pl.DataFrame):
-        return frame
-    if isinstance(frame, pl.LazyFrame):
-        return frame.collect()
-    return pl.from_pandas(frame)
 
 
 def _design(

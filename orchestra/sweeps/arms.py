@@ -1,0 +1,87 @@
+"""What a sweep arm and a demo arm share: answer a prompt set, then summarise the outcomes.
+
+outcomes = await answer_all(orch, [(prompt, "general"), ...], concurrency=32, user_id="me")
+summary = summarize_outcomes(outcomes)   # requests, errors, cost, latency, shares, win rate
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from orchestra.analysis.winrate import WinRate, win_rate
+from orchestra.errors import OrchestraError
+
+if TYPE_CHECKING:
+    from orchestra.orchestrator import Orchestra
+
+Outcome = dict[str, Any] | None
+"""`process_request`'s result, or None for a request that failed (it is logged as failed)."""
+
+
+async def answer_all(
+    orch: Orchestra,
+    prompts: Sequence[tuple[str, str]],
+    concurrency: int,
+    on_done: Callable[[int], None] | None = None,
+    **request_kwargs: Any,
+) -> list[Outcome]:
+    """Every (prompt, task type) through `orch.process_request`, at most `concurrency` at once,
+    in prompt order; `on_done(n)` is called as the n-th request ends (answered or not)."""
+    limit = asyncio.Semaphore(concurrency)
+    done = 0
+
+    async def one(prompt: str, task_type: str) -> Outcome:
+        nonlocal done
+        async with limit:
+            try:
+                return await orch.process_request(prompt, task_type=task_type, **request_kwargs)
+            except OrchestraError:
+                return None  # logged as a failed request; counted as an error
+            finally:
+                done += 1
+                if on_done is not None:
+                    on_done(done)
+
+    return list(await asyncio.gather(*(one(prompt, task_type) for prompt, task_type in prompts)))
+
+
+@dataclass(frozen=True)
+class OutcomeSummary:
+    """One arm's outcomes. Means are over answered requests (None if none was answered);
+    failed requests count as errors, not as losses."""
+
+    requests: int
+    errors: int
+    cost_per_request: float | None
+    latency_ms: float | None
+    calls_per_request: float | None
+    answered_share: dict[str, float]
+    """Provider -> share of the answered requests, most frequent first."""
+    win_rate: WinRate | None
+    """Over the answers with a quality label; None if no answer has one."""
+
+    @property
+    def answered(self) -> int:
+        return self.requests - self.errors
+
+
+def summarize_outcomes(outcomes: Sequence[Outcome]) -> OutcomeSummary:
+    """Requests, errors, mean cost, latency and calls per answered request, who answered, win rate."""
+    answered = [o["metadata"] for o in outcomes if o is not None]
+    n = len(answered)
+    labels = [m["quality"] for m in answered if m["quality"] is not None and not math.isnan(m["quality"])]
+    shares = Counter(m["answered_by"] for m in answered)
+    return OutcomeSummary(
+        requests=len(outcomes),
+        errors=len(outcomes) - n,
+        cost_per_request=sum(m["cost_usd"] for m in answered) / n if n else None,
+        latency_ms=sum(m["latency_ms"] for m in answered) / n if n else None,
+        calls_per_request=sum(len(m["providers_called"]) for m in answered) / n if n else None,
+        answered_share={provider: count / n for provider, count in shares.most_common()},
+        win_rate=win_rate(labels) if labels else None,
+    )

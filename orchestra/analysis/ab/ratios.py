@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from orchestra.analysis.ab._data import NanPolicy, need, pairs, values
+from orchestra.analysis.ab._data import NanPolicy, as_array, check_confidence, need, pairs, values
 from orchestra.analysis.ab.means import _names, bootstrap_difference, quantile_interval
 from orchestra.analysis.ab.result import TestResult
 from orchestra.errors import AnalysisError
@@ -37,10 +37,19 @@ def ratio_difference(
     unit-level means (Deng et al., 2018, "Applying the Delta Method in Metric Analytics"); a
     paired design keeps the covariance between arms.
     """
-    na, da = np.asarray(numerator_a, dtype=float), np.asarray(denominator_a, dtype=float)
-    nb, db = np.asarray(numerator_b, dtype=float), np.asarray(denominator_b, dtype=float)
+    confidence = check_confidence(confidence)
+    na, da = as_array(numerator_a, "numerator A"), as_array(denominator_a, "denominator A")
+    nb, db = as_array(numerator_b, "numerator B"), as_array(denominator_b, "denominator B")
+    for arm, numerator, denominator in (("A", na, da), ("B", nb, db)):
+        if numerator.size != denominator.size:
+            raise AnalysisError(
+                f"arm {arm}: numerator and denominator need one value per unit each "
+                f"(got {numerator.size} and {denominator.size})"
+            )
     if paired and na.size != nb.size:
-        raise AnalysisError("a paired ratio needs the same units in both arms")
+        raise AnalysisError(
+            f"a paired ratio needs the same units in both arms (got {na.size} and {nb.size})"
+        )
     for name, array in (
         ("numerator A", na),
         ("denominator A", da),
@@ -49,6 +58,8 @@ def ratio_difference(
     ):
         if np.isnan(array).any():
             raise AnalysisError(f"{name} has missing values: drop those units first")
+        if np.isinf(array).any():
+            raise AnalysisError(f"{name} holds infinite values: drop or cap them first")
     need(min(na.size, nb.size), 2, "the delta method")
     means = np.array([na.mean(), da.mean(), nb.mean(), db.mean()])
     if means[1] == 0 or means[3] == 0:

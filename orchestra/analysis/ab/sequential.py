@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from orchestra.analysis.ab._data import pairs, values
+from orchestra.analysis.ab._data import check_alpha, pairs, values
 from orchestra.errors import AnalysisError
 
 
@@ -37,14 +37,16 @@ class Look:
     ci_high: float
     p_value: float
     stop: bool
+    dropped_pairs: int = 0
 
 
 @dataclass
 class SequentialTest:
     """Accumulates observations of both arms and reports an always-valid result at every look.
 
-    `tau` is the scale of effects worth detecting (the mixing standard deviation); by default
-    a tenth of the pooled standard deviation at the first look (a small standardised effect).
+    `tau` is the scale of effects worth detecting (the mixing standard deviation, > 0); by
+    default a tenth of the pooled standard deviation at the first look (a small standardised
+    effect). Pairs holding a NaN are dropped and counted in `dropped` (and in each `Look`).
     """
 
     paired: bool = True
@@ -53,12 +55,21 @@ class SequentialTest:
     a: list[float] = field(default_factory=list)
     b: list[float] = field(default_factory=list)
     looks: list[Look] = field(default_factory=list)
+    dropped: int = 0
+    """Pairs (or values) dropped so far because they held a NaN."""
+
+    def __post_init__(self) -> None:
+        check_alpha(self.alpha)
+        if self.tau is not None and not (math.isfinite(self.tau) and self.tau > 0):
+            raise AnalysisError(f"tau (the mixing standard deviation) must be a positive number (got {self.tau!r})")
 
     def update(self, new_a: Any, new_b: Any) -> Look:
         if self.paired:
-            x, y, _ = pairs(new_a, new_b)
+            x, y, dropped = pairs(new_a, new_b)
         else:
-            (x, _), (y, _) = values(new_a, "arm A"), values(new_b, "arm B")
+            (x, dropped_a), (y, dropped_b) = values(new_a, "arm A"), values(new_b, "arm B")
+            dropped = dropped_a + dropped_b
+        self.dropped += dropped
         self.a.extend(x.tolist())
         self.b.extend(y.tolist())
         look = self._look()
@@ -81,7 +92,7 @@ class SequentialTest:
             variance = float(a.var(ddof=1)) / a.size + float(b.var(ddof=1)) / b.size
         if self.tau is None:
             pooled = math.sqrt(max((a.var(ddof=1) + b.var(ddof=1)) / 2, 1e-12))
-            self.tau = 0.1 * pooled
+            self.tau = 0.1 * pooled  # fixed at the first look: the mixture must not move with the data
         tau2 = self.tau**2
         previous = self.looks[-1].p_value if self.looks else 1.0
         if variance == 0:
@@ -102,4 +113,4 @@ class SequentialTest:
             low, high = effect - half, effect + half
             if self.looks:  # a confidence sequence may be intersected over time
                 low, high = max(low, self.looks[-1].ci_low), min(high, self.looks[-1].ci_high)
-        return Look(a.size, b.size, effect, low, high, p, p < self.alpha)
+        return Look(a.size, b.size, effect, low, high, p, p < self.alpha, self.dropped)

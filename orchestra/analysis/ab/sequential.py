@@ -93,24 +93,31 @@ class SequentialTest:
         if self.tau is None:
             pooled = math.sqrt(max((a.var(ddof=1) + b.var(ddof=1)) / 2, 1e-12))
             self.tau = 0.1 * pooled  # fixed at the first look: the mixture must not move with the data
-        tau2 = self.tau**2
-        previous = self.looks[-1].p_value if self.looks else 1.0
-        if variance == 0:
-            p = previous if effect == 0 else 0.0
-            low = high = effect
-        else:
-            log_ratio = 0.5 * math.log(variance / (variance + tau2)) + tau2 * effect**2 / (
-                2 * variance * (variance + tau2)
-            )
-            p = min(previous, math.exp(-log_ratio) if log_ratio < 700 else 0.0, 1.0)
-            half = math.sqrt(
-                2
-                * variance
-                * (variance + tau2)
-                / tau2
-                * (math.log(1 / self.alpha) + 0.5 * math.log((variance + tau2) / variance))
-            )
-            low, high = effect - half, effect + half
-            if self.looks:  # a confidence sequence may be intersected over time
-                low, high = max(low, self.looks[-1].ci_low), min(high, self.looks[-1].ci_high)
+        previous = self.looks[-1] if self.looks else None
+        p, low, high = mixture_look(effect, variance, self.tau**2, self.alpha, previous)
         return Look(a.size, b.size, effect, low, high, p, p < self.alpha, self.dropped)
+
+
+def mixture_look(
+    effect: float, variance: float, tau2: float, alpha: float, previous: Any = None
+) -> tuple[float, float, float]:
+    """(always-valid p, confidence-sequence low, high) of the normal-mixture SPRT at one look.
+
+    `previous` is the last look (anything with p_value, ci_low, ci_high): the p-value is the
+    running minimum and the interval the running intersection, both still valid.
+    """
+    last_p = previous.p_value if previous is not None else 1.0
+    if variance == 0:
+        p = last_p if effect == 0 else 0.0
+        return p, effect, effect
+    log_ratio = 0.5 * math.log(variance / (variance + tau2)) + tau2 * effect**2 / (
+        2 * variance * (variance + tau2)
+    )
+    p = min(last_p, math.exp(-log_ratio) if log_ratio < 700 else 0.0, 1.0)
+    half = math.sqrt(
+        2 * variance * (variance + tau2) / tau2 * (math.log(1 / alpha) + 0.5 * math.log((variance + tau2) / variance))
+    )
+    low, high = effect - half, effect + half
+    if previous is not None:  # a confidence sequence may be intersected over time
+        low, high = max(low, previous.ci_low), min(high, previous.ci_high)
+    return p, low, high

@@ -40,7 +40,8 @@ def win_rate(scores: Iterable[float | None], alpha: float = 0.05) -> WinRate:
     outside = values[(values < 0) | (values > 1)]
     if outside.size:
         raise AnalysisError(
-            f"win scores must lie in [0, 1] (1 win, 0.5 draw, 0 loss); got {outside.size} outside, e.g. {outside[0]!r}"
+            f"win scores must lie in [0, 1] (1 win, 0.5 draw, 0 loss); "
+            f"got {outside.size} outside, e.g. {outside[0]!r}"
         )
     mean = float(values.mean()) * 100.0
     if values.size == 1 or float(values.std()) == 0.0:

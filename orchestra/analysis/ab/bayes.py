@@ -146,7 +146,9 @@ def _normal_readout(
         mean, sd = estimate, se
     if sd == 0:
         better = 1.0 if mean > 0 else (0.0 if mean < 0 else 0.5)
-        return BayesResult(better, max(-mean, 0.0), max(mean, 0.0), mean, mean, "exact (no variance)", mean, 0.0)
+        return BayesResult(
+            better, max(-mean, 0.0), max(mean, 0.0), mean, mean, "exact (no variance)", mean, 0.0
+        )
     z = mean / sd
     loss_b = sd * stats.norm.pdf(z) - mean * stats.norm.cdf(-z)  # E[max(-D, 0)], D ~ N(mean, sd^2)
     loss_a = sd * stats.norm.pdf(z) + mean * stats.norm.cdf(z)

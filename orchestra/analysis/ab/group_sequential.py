@@ -129,7 +129,10 @@ def alpha_spending(
     side_alpha = alpha / sides
     function = _spending_function(spending, rho)
     spent = [function(float(t), side_alpha) for t in times]
-    if any(b < a - 1e-15 for a, b in zip([0.0, *spent], spent, strict=False)) or spent[-1] > side_alpha + 1e-12:
+    if (
+        any(b < a - 1e-15 for a, b in zip([0.0, *spent], spent, strict=False))
+        or spent[-1] > side_alpha + 1e-12
+    ):
         raise AnalysisError("a spending function must be increasing and spend at most alpha")
     upper: list[float] = []
     for k in range(len(times)):
@@ -154,7 +157,9 @@ def _spending_function(spending: Spending, rho: float) -> Callable[[float, float
         if not rho > 0:
             raise AnalysisError(f"rho must be positive (got {rho!r})")
         return lambda t, a: float(a * t**rho)
-    raise AnalysisError(f"spending must be 'obrien-fleming', 'pocock', 'linear' or a function (got {spending!r})")
+    raise AnalysisError(
+        f"spending must be 'obrien-fleming', 'pocock', 'linear' or a function (got {spending!r})"
+    )
 
 
 def _constant_shape(
@@ -267,7 +272,9 @@ def _fractions(fractions: Sequence[float]) -> np.ndarray:
     if times.ndim != 1 or times.size == 0 or not np.isfinite(times).all():
         raise AnalysisError("information fractions must be a non-empty list of numbers")
     if times[0] <= 0 or times[-1] > 1 or (np.diff(times) <= 0).any():
-        raise AnalysisError(f"information fractions must increase strictly within (0, 1] (got {times.tolist()})")
+        raise AnalysisError(
+            f"information fractions must increase strictly within (0, 1] (got {times.tolist()})"
+        )
     return times
 
 

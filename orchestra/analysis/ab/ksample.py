@@ -48,13 +48,17 @@ class KSampleResult:
     @property
     def verdict(self) -> str:
         warning = "".join(f" Warning: {w}." for w in self.warnings)
-        return f"{self.method}: statistic {self.statistic:.4g}, df {self.df:g}, p={self.p_value:.3g}.{warning}"
+        return (
+            f"{self.method}: statistic {self.statistic:.4g}, df {self.df:g}, p={self.p_value:.3g}.{warning}"
+        )
 
 
 def _table(table: Any) -> np.ndarray:
     array = np.asarray(table, dtype=float)
     if array.ndim != 2 or min(array.shape) < 2:
-        raise AnalysisError(f"a contingency table needs at least 2 rows and 2 columns (got shape {array.shape})")
+        raise AnalysisError(
+            f"a contingency table needs at least 2 rows and 2 columns (got shape {array.shape})"
+        )
     if not np.isfinite(array).all() or (array < 0).any() or (array != np.round(array)).any():
         raise AnalysisError("a contingency table holds non-negative whole counts")
     if (array.sum(axis=0) == 0).any() or (array.sum(axis=1) == 0).any():
@@ -162,15 +166,24 @@ def many_to_one(
         raise AnalysisError(f"method must be 'dunnett', 'holm' or 'bh' (got {method!r})")
     if method != "dunnett":
         results = [
-            welch(control, data, alternative=alternative, confidence=confidence, metric=metric,
-                  arm_a=control_name, arm_b=name)
+            welch(
+                control,
+                data,
+                alternative=alternative,
+                confidence=confidence,
+                metric=metric,
+                arm_a=control_name,
+                arm_b=name,
+            )
             for name, data in treatments.items()
         ]
         return adjust(results, method)
     base, _ = values(control, control_name)
     arms = {name: values(data, name)[0] for name, data in treatments.items()}
     need(min([base.size, *(a.size for a in arms.values())]), 2, "Dunnett's test")
-    result = stats.dunnett(*arms.values(), control=base, alternative=alternative, rng=np.random.default_rng(seed))
+    result = stats.dunnett(
+        *arms.values(), control=base, alternative=alternative, rng=np.random.default_rng(seed)
+    )
     interval = result.confidence_interval(confidence_level=confidence)
     return [
         TestResult(

@@ -76,7 +76,8 @@ class Summary:
         centred = total_of_squares - total**2 / n
         if centred < -1e-9 * max(abs(total_of_squares), 1.0):
             raise AnalysisError(
-                f"sum of squares {total_of_squares!r} is below sum^2 / n = {total**2 / n!r}: inconsistent aggregates"
+                f"sum of squares {total_of_squares!r} is below sum^2 / n = {total**2 / n!r}: "
+                "inconsistent aggregates"
             )
         return cls(int(n), total / n, max(centred, 0.0) / (n - 1))
 
@@ -145,11 +146,23 @@ def relative_lift(
         covariance = 0.0
     va, vb = float(x.var(ddof=1)) / x.size, float(y.var(ddof=1)) / y.size
     return _lift(
-        float(x.mean()), float(y.mean()), va, vb, covariance, x.size, y.size, method, confidence, alternative, names
+        float(x.mean()),
+        float(y.mean()),
+        va,
+        vb,
+        covariance,
+        x.size,
+        y.size,
+        method,
+        confidence,
+        alternative,
+        names,
     )
 
 
-def lift_and_se(mean_a: float, mean_b: float, va: float, vb: float, covariance: float = 0.0) -> tuple[float, float]:
+def lift_and_se(
+    mean_a: float, mean_b: float, va: float, vb: float, covariance: float = 0.0
+) -> tuple[float, float]:
     """(lift, delta-method standard error) for arm means and the variances of those means."""
     if mean_a == 0:
         raise AnalysisError("the relative lift is undefined when arm A's mean is zero")

@@ -37,9 +37,7 @@ def _t_engine(design: Design, n: float | None = None) -> tuple[TTestPower | TTes
     return TTestIndPower(), {"ratio": 1.0} | ({} if n is None else {"nobs1": n})
 
 
-def _check(
-    metric: str, design: str, alpha: float, alternative: str, n: float | None = None
-) -> Alternative:
+def _check(metric: str, design: str, alpha: float, alternative: str, n: float | None = None) -> Alternative:
     if metric not in ("continuous", "binary"):
         raise AnalysisError(f"metric must be 'continuous' or 'binary' (got {metric!r})")
     if design not in ("independent", "paired"):
@@ -83,7 +81,9 @@ def power(
         return _mcnemar_power(n, effect, _discordant(discordant), alpha, alternative)
     h = _cohen_h(effect, baseline)
     return float(
-        NormalIndPower().power(effect_size=h, nobs1=n, alpha=alpha, ratio=1.0, alternative=_SIDES[alternative])
+        NormalIndPower().power(
+            effect_size=h, nobs1=n, alpha=alpha, ratio=1.0, alternative=_SIDES[alternative]
+        )
     )
 
 
@@ -116,7 +116,9 @@ def sample_size(
     if design == "paired":
         p = _discordant(discordant)
         if effect**2 >= p:
-            raise AnalysisError(f"a paired effect of {effect} needs a discordant probability above {effect**2}")
+            raise AnalysisError(
+                f"a paired effect of {effect} needs a discordant probability above {effect**2}"
+            )
         tail = alpha / 2 if alternative == "two-sided" else alpha
         z_alpha, z_beta = stats.norm.ppf(1 - tail), stats.norm.ppf(target_power)
         n = (z_alpha * math.sqrt(p) + z_beta * math.sqrt(p - effect**2)) ** 2 / effect**2
@@ -187,7 +189,7 @@ def _discordant(discordant: float | None) -> float:
 
 
 def _mcnemar_power(n: float, effect: float, discordant: float, alpha: float, alternative: str) -> float:
-    if alternative == "greater" and effect <= 0 or alternative == "less" and effect >= 0:
+    if (alternative == "greater" and effect <= 0) or (alternative == "less" and effect >= 0):
         return float(alpha) if effect == 0 else 0.0
     if effect**2 >= discordant:
         return 1.0

@@ -47,9 +47,7 @@ def ratio_difference(
                 f"(got {numerator.size} and {denominator.size})"
             )
     if paired and na.size != nb.size:
-        raise AnalysisError(
-            f"a paired ratio needs the same units in both arms (got {na.size} and {nb.size})"
-        )
+        raise AnalysisError(f"a paired ratio needs the same units in both arms (got {na.size} and {nb.size})")
     for name, array in (
         ("numerator A", na),
         ("denominator A", da),

@@ -98,6 +98,8 @@ class TestResult:
         p_text = "" if p is None else f", p{'(adj)' if self.p_adjusted is not None else ''}={_fmt(p)}"
         unadjusted = "unadjusted " if self.p_adjusted is not None else ""
         ci_text = f"{unadjusted}{self.confidence:.0%} CI [{_fmt(self.ci_low)}, {_fmt(self.ci_high)}]"
+        if math.isnan(self.ci_low) and math.isnan(self.ci_high):
+            ci_text = "no interval"
         if self.significant:
             direction = (
                 "higher"
@@ -154,7 +156,9 @@ class ABReport:
 
     @property
     def table(self) -> pl.DataFrame:
-        rows = [{k: r.as_dict()[k] for k in _COLUMNS} | {"warnings": "; ".join(r.warnings)} for r in self.results]
+        rows = [
+            {k: r.as_dict()[k] for k in _COLUMNS} | {"warnings": "; ".join(r.warnings)} for r in self.results
+        ]
         return pl.DataFrame(rows, schema_overrides={"p_value": pl.Float64, "p_adjusted": pl.Float64})
 
     def __iter__(self):

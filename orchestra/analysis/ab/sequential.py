@@ -61,7 +61,9 @@ class SequentialTest:
     def __post_init__(self) -> None:
         check_alpha(self.alpha)
         if self.tau is not None and not (math.isfinite(self.tau) and self.tau > 0):
-            raise AnalysisError(f"tau (the mixing standard deviation) must be a positive number (got {self.tau!r})")
+            raise AnalysisError(
+                f"tau (the mixing standard deviation) must be a positive number (got {self.tau!r})"
+            )
 
     def update(self, new_a: Any, new_b: Any) -> Look:
         if self.paired:
@@ -115,7 +117,11 @@ def mixture_look(
     )
     p = min(last_p, math.exp(-log_ratio) if log_ratio < 700 else 0.0, 1.0)
     half = math.sqrt(
-        2 * variance * (variance + tau2) / tau2 * (math.log(1 / alpha) + 0.5 * math.log((variance + tau2) / variance))
+        2
+        * variance
+        * (variance + tau2)
+        / tau2
+        * (math.log(1 / alpha) + 0.5 * math.log((variance + tau2) / variance))
     )
     low, high = effect - half, effect + half
     if previous is not None:  # a confidence sequence may be intersected over time

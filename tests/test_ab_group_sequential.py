@@ -52,8 +52,12 @@ def test_lan_demets_obrien_fleming_spending_matches_ldbounds():
     # 1.0777e-06 7.8830e-04 7.6161e-03 2.4424e-02 5.0000e-02.
     design = ab.alpha_spending([0.2, 0.4, 0.6, 0.8, 1.0], spending="obrien-fleming")
     assert design.upper == pytest.approx((4.8769, 3.3569, 2.6803, 2.2898, 2.0310), abs=2e-4)
-    assert design.cumulative_alpha == pytest.approx((1.0777e-06, 7.8830e-04, 7.6161e-03, 2.4424e-02, 0.05), rel=1e-4)
-    assert np.cumsum(np.add(*[design.crossing().upper, design.crossing().lower]))[-1] == pytest.approx(0.05, abs=1e-6)
+    assert design.cumulative_alpha == pytest.approx(
+        (1.0777e-06, 7.8830e-04, 7.6161e-03, 2.4424e-02, 0.05), rel=1e-4
+    )
+    assert np.cumsum(np.add(*[design.crossing().upper, design.crossing().lower]))[-1] == pytest.approx(
+        0.05, abs=1e-6
+    )
 
 
 def test_lan_demets_linear_spending_and_drift_match_ldbounds():
@@ -90,7 +94,9 @@ def test_spending_at_unequal_looks_spends_exactly_the_function():
         if spending == "pocock":
             expected = [0.05 * math.log(1 + (math.e - 1) * t) for t in times]
         else:
-            expected = [2 * (2 - 2 * stats.norm.cdf(stats.norm.ppf(1 - 0.0125) / math.sqrt(t))) for t in times]
+            expected = [
+                2 * (2 - 2 * stats.norm.cdf(stats.norm.ppf(1 - 0.0125) / math.sqrt(t))) for t in times
+            ]
         assert cumulative == pytest.approx(expected, abs=1e-6)
 
 
@@ -141,6 +147,6 @@ def test_lift_sequence_keeps_its_level_under_continuous_monitoring():
         xa, xb = rng.binomial(1, 0.2, (20, 500)), rng.binomial(1, 0.2, (20, 500))
         for k in range(1, 21):
             a, b = xa[:k].ravel(), xb[:k].ravel()
-            look = monitor.update(ab.Summary.from_values(a), ab.Summary.from_values(b))
+            monitor.update(ab.Summary.from_values(a), ab.Summary.from_values(b))
         misses += monitor.stopped
     assert misses / 200 <= 0.05 + 0.03

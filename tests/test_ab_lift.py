@@ -36,14 +36,18 @@ def test_fieller_interval_solves_fiellers_quadratic():
     for ratio in (low, high):
         assert (mb - ratio * ma) ** 2 == pytest.approx(z2 * (vb + ratio**2 * va))
     assert bounded and low < mb / ma < high and (high - mb / ma) > (mb / ma - low)
-    result = ab.relative_lift_from_summary(ab.Summary(100, ma, va * 100), ab.Summary(100, mb, vb * 100), method="fieller")
+    result = ab.relative_lift_from_summary(
+        ab.Summary(100, ma, va * 100), ab.Summary(100, mb, vb * 100), method="fieller"
+    )
     assert (result.ci_low, result.ci_high) == pytest.approx((low - 1, high - 1))
     # Its p-value is the pivot at R = 1: the z-test of the difference of means.
     assert result.p_value == pytest.approx(2 * stats.norm.sf(0.6 / math.sqrt(va + vb)))
 
 
 def test_fieller_is_unbounded_when_the_control_mean_may_be_zero():
-    result = ab.relative_lift_from_summary(ab.Summary(10, 0.1, 1.0), ab.Summary(10, 0.5, 1.0), method="fieller")
+    result = ab.relative_lift_from_summary(
+        ab.Summary(10, 0.1, 1.0), ab.Summary(10, 0.5, 1.0), method="fieller"
+    )
     assert (result.ci_low, result.ci_high) == (-math.inf, math.inf)
     assert "unbounded" in result.warnings[0]
     with pytest.raises(AnalysisError, match="zero"):
@@ -99,8 +103,12 @@ def test_lift_posterior_is_the_conjugate_normal_update():
     mean, sd = (lift / se**2) / precision, math.sqrt(1 / precision)
     assert posterior.posterior_mean == pytest.approx(mean) and posterior.posterior_sd == pytest.approx(sd)
     assert posterior.prob_b_better == pytest.approx(stats.norm.cdf(mean / sd))
-    assert posterior.expected_loss_b == pytest.approx(sd * stats.norm.pdf(mean / sd) - mean * stats.norm.cdf(-mean / sd))
-    assert (posterior.credible_low, posterior.credible_high) == pytest.approx(stats.norm.interval(0.95, mean, sd))
+    assert posterior.expected_loss_b == pytest.approx(
+        sd * stats.norm.pdf(mean / sd) - mean * stats.norm.cdf(-mean / sd)
+    )
+    assert (posterior.credible_low, posterior.credible_high) == pytest.approx(
+        stats.norm.interval(0.95, mean, sd)
+    )
     assert 0 < posterior.posterior_mean < lift  # shrunk towards the prior mean
     with pytest.raises(AnalysisError, match="prior"):
         ab.lift_posterior(a, b, prior_sd=0)

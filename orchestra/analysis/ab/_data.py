@@ -53,9 +53,17 @@ def pairs(a: Any, b: Any, nan_policy: NanPolicy = "drop") -> tuple[np.ndarray, n
     return first, second, int(missing.sum())
 
 
+LARGEST = 1e150
+"""Beyond this magnitude squares overflow and a variance becomes inf: such values are refused."""
+
+
 def _finite(array: np.ndarray, name: str) -> None:
     if np.isinf(array).any():
         raise AnalysisError(f"{name} holds {int(np.isinf(array).sum())} infinite value(s); drop or cap them")
+    if array.size and np.abs(array).max() > LARGEST:
+        raise AnalysisError(
+            f"{name} holds values beyond +-{LARGEST:g}; their variance overflows: rescale them"
+        )
 
 
 def need(n: int, minimum: int, what: str) -> None:

@@ -306,7 +306,7 @@ def wilcoxon(
     alternative = check_alternative(alternative)
     confidence = check_confidence(confidence)
     x, y, dropped = pairs(a, b, nan_policy)
-    need(x.size, 1, "the Wilcoxon signed-rank test")
+    need(x.size, 2, "the Wilcoxon signed-rank test")  # one pair: a 0% interval
     differences = y - x
     all_zero = bool(np.all(differences == 0))
     if all_zero:

@@ -67,24 +67,25 @@ def power(
     alpha: float = 0.05,
     alternative: Alternative = "two-sided",
 ) -> float:
-    """Probability of detecting `effect` with n per arm (or n pairs) at `alpha`."""
+    """Probability of detecting `effect` with n per arm (or n pairs) at `alpha`; settings where
+    the formula breaks down numerically (e.g. alpha = 1e-300) raise an AnalysisError."""
     alternative = _check(metric, design, alpha, alternative, n)
     effect = _check_effect(effect, nonzero=False)
     if metric == "continuous":
         engine, sizes = _t_engine(design, n)
-        return float(
-            engine.power(
-                effect_size=_cohen_d(effect, sd), alpha=alpha, alternative=_SIDES[alternative], **sizes
-            )
+        value = engine.power(
+            effect_size=_cohen_d(effect, sd), alpha=alpha, alternative=_SIDES[alternative], **sizes
         )
-    if design == "paired":
-        return _mcnemar_power(n, effect, _discordant(discordant), alpha, alternative)
-    h = _cohen_h(effect, baseline)
-    return float(
-        NormalIndPower().power(
+    elif design == "paired":
+        value = _mcnemar_power(n, effect, _discordant(discordant), alpha, alternative)
+    else:
+        h = _cohen_h(effect, baseline)
+        value = NormalIndPower().power(
             effect_size=h, nobs1=n, alpha=alpha, ratio=1.0, alternative=_SIDES[alternative]
         )
-    )
+    if not math.isfinite(value):
+        raise AnalysisError(f"power is not computable for n={n!r}, effect={effect!r}, alpha={alpha!r}")
+    return float(value)
 
 
 def sample_size(

@@ -104,3 +104,17 @@ def test_mcnemar_all_discordant_one_way_is_flagged():
     assert result.effect == 1.0 and result.ci == (1.0, 1.0)
     assert "zero width" in result.warnings[0]
     assert ab.mcnemar([1, 0, 1, 0], [1, 0, 1, 0]).warnings  # no discordant pair at all
+
+
+def test_mcnemar_one_sided_is_the_exact_binomial_of_discordant_pairs():
+    # McNemar (1947); Agresti (2002, 10.1.4): conditional on 12 discordant pairs, 10 favouring B
+    # is Binomial(12, 1/2): P(X >= 10) = (66 + 12 + 1) / 4096.
+    a = [0] * 10 + [1] * 2 + [1] * 5
+    b = [1] * 10 + [0] * 2 + [1] * 5
+    result = ab.mcnemar(a, b, alternative="greater")
+    assert result.p_value == pytest.approx(79 / 4096)
+    assert result.ci_high == math.inf and result.ci_low > 0
+    ratio = ab.ratio_difference(
+        [1.0, 2.0, 3.0, 4.0], [1, 1, 1, 1], [2.0, 3.0, 4.0, 5.0], [1, 1, 1, 1], alternative="less"
+    )
+    assert ratio.ci_low == -math.inf and ratio.p_value > 0.5

@@ -23,6 +23,7 @@ from orchestra.analysis.ab._data import (
     need,
     pairs,
     values,
+    z_interval,
 )
 from orchestra.analysis.ab.means import _names
 from orchestra.analysis.ab.result import TestResult
@@ -163,14 +164,23 @@ def fisher(
 
 
 def mcnemar(
-    a: Any, b: Any, *, confidence: float = 0.95, nan_policy: NanPolicy = "drop", **names: Any
+    a: Any,
+    b: Any,
+    *,
+    alternative: Alternative = "two-sided",
+    confidence: float = 0.95,
+    nan_policy: NanPolicy = "drop",
+    **names: Any,
 ) -> TestResult:
     """McNemar's test on paired binary outcomes (exact binomial when fewer than 25 discordant pairs).
 
     Effect = p(B) - p(A) with the Wald interval for paired proportions (Agresti, 2002, 10.1).
+    One-sided alternatives ("greater": B succeeds more often) use the exact binomial test of the
+    discordant pairs (`scipy.stats.binomtest`) and a one-sided Wald bound.
     The Wald interval has zero width when there is no discordant pair or every pair is
     discordant the same way; the result then carries a warning.
     """
+    alternative = check_alternative(alternative)
     confidence = check_confidence(confidence)
     x, y, dropped = pairs(a, b, nan_policy)
     binary(x, "arm A"), binary(y, "arm B")
@@ -180,10 +190,15 @@ def mcnemar(
     only_b = int(((x == 0) & (y == 1)).sum())
     table = np.array([[int(((x == 1) & (y == 1)).sum()), only_a], [only_b, int(((x == 0) & (y == 0)).sum())]])
     discordant = only_a + only_b
-    p = 1.0 if discordant == 0 else float(sm_mcnemar(table, exact=discordant < 25).pvalue)
+    if discordant == 0:
+        p = 1.0
+    elif alternative == "two-sided":
+        p = float(sm_mcnemar(table, exact=discordant < 25).pvalue)
+    else:
+        p = float(stats.binomtest(only_b, discordant, 0.5, alternative=alternative).pvalue)
     effect = (only_b - only_a) / n
-    se = np.sqrt(max(discordant - (only_b - only_a) ** 2 / n, 0.0)) / n
-    z = stats.norm.ppf(0.5 + confidence / 2)
+    se = float(np.sqrt(max(discordant - (only_b - only_a) ** 2 / n, 0.0)) / n)
+    _, low, high = z_interval(effect, se, confidence, alternative)
     warnings: tuple[str, ...] = ()
     if se == 0:
         warnings = (
@@ -197,10 +212,11 @@ def mcnemar(
         estimate_a=float(x.mean()),
         estimate_b=float(y.mean()),
         effect=float(effect),
-        ci_low=float(effect - z * se),
-        ci_high=float(effect + z * se),
+        ci_low=float(low),
+        ci_high=float(high),
         p_value=p,
         confidence=confidence,
+        alternative=alternative,
         details={"only_a": only_a, "only_b": only_b, "dropped_pairs": dropped},
         warnings=warnings,
         **_names(names),

@@ -12,7 +12,17 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from orchestra.analysis.ab._data import NanPolicy, as_array, check_confidence, need, pairs, values
+from orchestra.analysis.ab._data import (
+    Alternative,
+    NanPolicy,
+    as_array,
+    check_alternative,
+    check_confidence,
+    need,
+    pairs,
+    values,
+    z_interval,
+)
 from orchestra.analysis.ab.means import _names, bootstrap_difference, quantile_interval
 from orchestra.analysis.ab.result import TestResult
 from orchestra.errors import AnalysisError
@@ -28,10 +38,12 @@ def ratio_difference(
     denominator_b: Any,
     *,
     paired: bool = False,
+    alternative: Alternative = "two-sided",
     confidence: float = 0.95,
     **names: Any,
 ) -> TestResult:
-    """R_B - R_A for R = mean(numerator) / mean(denominator), per-unit values, delta method.
+    """R_B - R_A for R = mean(numerator) / mean(denominator), per-unit values, delta method
+    with a normal interval (one-sided for a one-sided alternative).
 
     The variance is the gradient of (x_b / y_b - x_a / y_a) through the covariance of the four
     unit-level means (Deng et al., 2018, "Applying the Delta Method in Metric Analytics"); a
@@ -71,20 +83,20 @@ def ratio_difference(
         covariance[:2, :2] = np.cov(np.vstack([na, da])) / na.size
         covariance[2:, 2:] = np.cov(np.vstack([nb, db])) / nb.size
     se = float(np.sqrt(max(gradient @ covariance @ gradient, 0.0)))
-    effect = ratio_b - ratio_a
-    z = stats.norm.ppf(0.5 + confidence / 2)
-    p = (1.0 if effect == 0 else 0.0) if se == 0 else float(2 * stats.norm.sf(abs(effect) / se))
+    effect = float(ratio_b - ratio_a)
+    p, low, high = z_interval(effect, se, confidence, check_alternative(alternative))
     return TestResult(
         method=f"delta method{' (paired)' if paired else ''}",
         n_a=na.size,
         n_b=nb.size,
         estimate_a=float(ratio_a),
         estimate_b=float(ratio_b),
-        effect=float(effect),
-        ci_low=float(effect - z * se),
-        ci_high=float(effect + z * se),
+        effect=effect,
+        ci_low=float(low),
+        ci_high=float(high),
         p_value=p,
         confidence=confidence,
+        alternative=alternative,
         details={"se": se},
         **_names(names),
     )

@@ -23,7 +23,6 @@ import math
 from typing import Any
 
 import numpy as np
-import statsmodels.api as sm
 
 from orchestra.analysis.ab._data import (
     Alternative,
@@ -141,6 +140,8 @@ def regression_adjustment(
     **names: Any,
 ) -> TestResult:
     """Lin's (2013) interacted regression adjustment with HC2 errors; one or more covariates."""
+    from statsmodels.regression.linear_model import OLS  # lazy: statsmodels is slow to import
+
     alternative = check_alternative(alternative)
     confidence = check_confidence(confidence)
     y_a, y_b = as_array(a, "arm A"), as_array(b, "arm B")
@@ -158,8 +159,8 @@ def regression_adjustment(
     design = np.column_stack([np.ones_like(y), treated, centred, treated[:, None] * centred])
     if np.linalg.matrix_rank(design) < design.shape[1]:
         raise AnalysisError("the covariates are constant or collinear within an arm")
-    fit = sm.OLS(y, design).fit(cov_type="HC2")
-    unadjusted = sm.OLS(y, design[:, :2]).fit(cov_type="HC2")
+    fit = OLS(y, design).fit(cov_type="HC2")
+    unadjusted = OLS(y, design[:, :2]).fit(cov_type="HC2")
     effect, se = float(fit.params[1]), float(fit.bse[1])
     se_raw = float(unadjusted.bse[1])
     p, low, high = z_interval(effect, se, confidence, alternative)

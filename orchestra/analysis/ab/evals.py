@@ -22,7 +22,6 @@ import math
 from typing import Any
 
 import numpy as np
-import statsmodels.api as sm
 from scipy import stats
 
 from orchestra.analysis.ab._data import (
@@ -50,6 +49,8 @@ def clustered_difference(
 ) -> TestResult:
     """Mean per-prompt difference B - A with a cluster-robust standard error (pairs holding a
     NaN are dropped with their cluster label)."""
+    from statsmodels.regression.linear_model import OLS  # lazy: statsmodels is slow to import
+
     alternative = check_alternative(alternative)
     confidence = check_confidence(confidence)
     first, second = as_array(a, "arm A"), as_array(b, "arm B")
@@ -67,7 +68,7 @@ def clustered_difference(
     if count < 2:
         raise AnalysisError("cluster-robust errors need at least two clusters")
     differences = y - x
-    fit = sm.OLS(differences, np.ones_like(differences)).fit(
+    fit = OLS(differences, np.ones_like(differences)).fit(
         cov_type="cluster", cov_kwds={"groups": groups}, use_t=True
     )
     effect, se = float(fit.params[0]), float(fit.bse[0])

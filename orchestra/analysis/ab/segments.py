@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-import statsmodels.api as sm
 
 from orchestra.analysis.ab.ksample import KSampleResult
 from orchestra.analysis.ab.means import welch
@@ -54,6 +53,8 @@ def interaction_test(
     frame: Any, *, outcome: str, arm: str, segment: str, control: Any | None = None
 ) -> KSampleResult:
     """F-test that the B - A effect is the same in every segment (no treatment x segment term)."""
+    from statsmodels.regression.linear_model import OLS  # lazy: statsmodels is slow to import
+
     data, control, _ = _prepare(frame, outcome, arm, segment, control)
     segments = sorted(data[segment].unique().to_list())
     if len(segments) < 2:
@@ -66,7 +67,7 @@ def interaction_test(
     full = np.column_stack([additive, treated[:, None] * dummies])
     if np.linalg.matrix_rank(full) < full.shape[1] or y.size <= full.shape[1]:
         raise AnalysisError("every segment needs rows from both arms (and more rows than parameters)")
-    fit, restricted = sm.OLS(y, full).fit(), sm.OLS(y, additive).fit()
+    fit, restricted = OLS(y, full).fit(), OLS(y, additive).fit()
     statistic, p_value, df = fit.compare_f_test(restricted)
     return KSampleResult(
         method="F-test of the treatment x segment interaction",

@@ -1,24 +1,34 @@
-"""Time a full A/B report over 1,000,000 logged rows.
+"""Time a full A/B report over 1,000,000 logged rows, against the implementation it replaced.
 
 Three arms on the same 333,334 prompts (a paired design), four metrics: a quality score
 (paired t), success (McNemar), cost per successful request (a ratio, paired delta method) and
 p95 latency (order-statistic intervals), Holm-adjusted together. The rows are written to a
 parquet file shaped like the request table first; the timing covers reading it and the report.
 
-    .venv/bin/python benchmarks/ab_report_speed.py [--rows 1000000]
+The baseline is the same benchmark run in a subprocess on the `orchestra` package of an earlier
+commit (`--baseline-ref`, default cde5d0b: the report before its per-unit means moved from a
+polars group-by and string sort to integer unit codes and numpy bincounts), taken from git with
+`git archive`; it is skipped with a note when git or that commit is unavailable.
+
+    .venv/bin/python benchmarks/ab_report_speed.py [--rows 1000000] [--baseline-ref cde5d0b]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
+import sys
+import tarfile
 import tempfile
 import time
+from io import BytesIO
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-from orchestra.analysis import ab
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def synthetic(rows: int, seed: int = 0) -> pl.DataFrame:
@@ -49,19 +59,54 @@ def synthetic(rows: int, seed: int = 0) -> pl.DataFrame:
     return pl.concat(frames).head(rows)
 
 
+def time_reports(path: Path, repeats: int = 3) -> tuple[list[float], object, pl.DataFrame]:
+    from orchestra.analysis import ab
+
+    timings, report, frame = [], None, None
+    for _ in range(repeats):
+        started = time.perf_counter()
+        frame = pl.read_parquet(path)
+        report = ab.ab_report(frame, arm="run_name", unit="prompt", control="baseline", correction="holm")
+        timings.append(time.perf_counter() - started)
+    return timings, report, frame
+
+
+def baseline(path: Path, ref: str) -> float | None:
+    """min seconds of the same timing on the `orchestra` package at git `ref` (None if unavailable)."""
+    try:
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", ref, "orchestra"], capture_output=True, check=True
+        ).stdout
+    except (OSError, subprocess.CalledProcessError) as err:
+        print(f"baseline skipped: cannot read {ref} from git ({err})")
+        return None
+    with tempfile.TemporaryDirectory() as folder:
+        with tarfile.open(fileobj=BytesIO(archive)) as tar:
+            tar.extractall(folder, filter="data")
+        env = {**os.environ, "PYTHONPATH": folder, "MLFLOW_DISABLE_TELEMETRY": "true"}
+        done = subprocess.run(
+            [sys.executable, __file__, "--only-time", str(path)], env=env, capture_output=True, text=True
+        )
+    if done.returncode != 0:
+        print(f"baseline failed:\n{done.stderr[-2000:]}")
+        return None
+    return float(done.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--baseline-ref", default="cde5d0b")
+    parser.add_argument("--only-time", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.only_time:  # the baseline subprocess: print the best time only
+        print(min(time_reports(args.only_time)[0]))
+        return
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "requests.parquet"
         synthetic(args.rows).write_parquet(path)
-        timings = []
-        for _ in range(3):
-            started = time.perf_counter()
-            frame = pl.read_parquet(path)
-            report = ab.ab_report(frame, arm="run_name", unit="prompt", control="baseline", correction="holm")
-            timings.append(time.perf_counter() - started)
+        timings, report, frame = time_reports(path)
+        before = baseline(path, args.baseline_ref) if args.baseline_ref else None
     print(f"{frame.height:,} rows, {frame['run_name'].n_unique()} arms, {len(report)} comparisons")
     for result in report:
         print("  " + result.verdict)
@@ -69,6 +114,9 @@ def main() -> None:
         print("  " + note)
     print(f"seconds per full report (read + analyse), 3 runs: {', '.join(f'{t:.2f}' for t in timings)}")
     print(f"RESULT ab_report_1m_rows_s {min(timings):.2f}")
+    if before is not None:
+        print(f"RESULT ab_report_1m_rows_baseline_s {before:.2f}")
+        print(f"RESULT ab_report_1m_rows_speedup {before / min(timings):.1f}")
 
 
 if __name__ == "__main__":

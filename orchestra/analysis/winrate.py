@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 from statsmodels.stats.weightstats import DescrStatsW
 
+from orchestra.errors import AnalysisError
+
 
 @dataclass(frozen=True)
 class WinRate:
@@ -28,15 +30,24 @@ class WinRate:
 
 
 def win_rate(scores: Iterable[float | None], alpha: float = 0.05) -> WinRate:
-    """Mean win score x 100 with a t-interval; missing labels (None/NaN) are dropped."""
+    """Mean win score x 100 with a t-interval; missing labels (None/NaN) are dropped.
+
+    Scores must lie in [0, 1] (an AnalysisError otherwise); the interval is clipped to [0, 100].
+    """
     values = np.array([s for s in scores if s is not None and not math.isnan(s)], dtype=float)
     if values.size == 0:
         raise ValueError("win rate needs at least one labelled answer")
+    outside = values[(values < 0) | (values > 1)]
+    if outside.size:
+        raise AnalysisError(
+            f"win scores must lie in [0, 1] (1 win, 0.5 draw, 0 loss); "
+            f"got {outside.size} outside, e.g. {outside[0]!r}"
+        )
     mean = float(values.mean()) * 100.0
     if values.size == 1 or float(values.std()) == 0.0:
         return WinRate(mean, mean, mean, int(values.size))
     low, high = DescrStatsW(values).tconfint_mean(alpha=alpha)
-    return WinRate(mean, float(low) * 100.0, float(high) * 100.0, int(values.size))
+    return WinRate(mean, max(float(low), 0.0) * 100.0, min(float(high), 1.0) * 100.0, int(values.size))
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,17 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from orchestra.analysis.ab._data import NanPolicy, need, pairs, values
+from orchestra.analysis.ab._data import (
+    Alternative,
+    NanPolicy,
+    as_array,
+    check_alternative,
+    check_confidence,
+    need,
+    pairs,
+    values,
+    z_interval,
+)
 from orchestra.analysis.ab.means import _names, bootstrap_difference, quantile_interval
 from orchestra.analysis.ab.result import TestResult
 from orchestra.errors import AnalysisError
@@ -28,19 +38,28 @@ def ratio_difference(
     denominator_b: Any,
     *,
     paired: bool = False,
+    alternative: Alternative = "two-sided",
     confidence: float = 0.95,
     **names: Any,
 ) -> TestResult:
-    """R_B - R_A for R = mean(numerator) / mean(denominator), per-unit values, delta method.
+    """R_B - R_A for R = mean(numerator) / mean(denominator), per-unit values, delta method
+    with a normal interval (one-sided for a one-sided alternative).
 
     The variance is the gradient of (x_b / y_b - x_a / y_a) through the covariance of the four
     unit-level means (Deng et al., 2018, "Applying the Delta Method in Metric Analytics"); a
     paired design keeps the covariance between arms.
     """
-    na, da = np.asarray(numerator_a, dtype=float), np.asarray(denominator_a, dtype=float)
-    nb, db = np.asarray(numerator_b, dtype=float), np.asarray(denominator_b, dtype=float)
+    confidence = check_confidence(confidence)
+    na, da = as_array(numerator_a, "numerator A"), as_array(denominator_a, "denominator A")
+    nb, db = as_array(numerator_b, "numerator B"), as_array(denominator_b, "denominator B")
+    for arm, numerator, denominator in (("A", na, da), ("B", nb, db)):
+        if numerator.size != denominator.size:
+            raise AnalysisError(
+                f"arm {arm}: numerator and denominator need one value per unit each "
+                f"(got {numerator.size} and {denominator.size})"
+            )
     if paired and na.size != nb.size:
-        raise AnalysisError("a paired ratio needs the same units in both arms")
+        raise AnalysisError(f"a paired ratio needs the same units in both arms (got {na.size} and {nb.size})")
     for name, array in (
         ("numerator A", na),
         ("denominator A", da),
@@ -49,6 +68,8 @@ def ratio_difference(
     ):
         if np.isnan(array).any():
             raise AnalysisError(f"{name} has missing values: drop those units first")
+        if np.isinf(array).any():
+            raise AnalysisError(f"{name} holds infinite values: drop or cap them first")
     need(min(na.size, nb.size), 2, "the delta method")
     means = np.array([na.mean(), da.mean(), nb.mean(), db.mean()])
     if means[1] == 0 or means[3] == 0:
@@ -62,20 +83,20 @@ def ratio_difference(
         covariance[:2, :2] = np.cov(np.vstack([na, da])) / na.size
         covariance[2:, 2:] = np.cov(np.vstack([nb, db])) / nb.size
     se = float(np.sqrt(max(gradient @ covariance @ gradient, 0.0)))
-    effect = ratio_b - ratio_a
-    z = stats.norm.ppf(0.5 + confidence / 2)
-    p = (1.0 if effect == 0 else 0.0) if se == 0 else float(2 * stats.norm.sf(abs(effect) / se))
+    effect = float(ratio_b - ratio_a)
+    p, low, high = z_interval(effect, se, confidence, check_alternative(alternative))
     return TestResult(
         method=f"delta method{' (paired)' if paired else ''}",
         n_a=na.size,
         n_b=nb.size,
         estimate_a=float(ratio_a),
         estimate_b=float(ratio_b),
-        effect=float(effect),
-        ci_low=float(effect - z * se),
-        ci_high=float(effect + z * se),
+        effect=effect,
+        ci_low=float(low),
+        ci_high=float(high),
         p_value=p,
         confidence=confidence,
+        alternative=alternative,
         details={"se": se},
         **_names(names),
     )

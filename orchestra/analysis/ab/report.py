@@ -10,7 +10,7 @@ kind and the sample size, and p-values adjusted together.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -22,7 +22,7 @@ from orchestra.analysis.ab.proportions import mcnemar, two_proportion_z
 from orchestra.analysis.ab.ratios import quantile_difference, ratio_difference
 from orchestra.analysis.ab.result import ABReport, TestResult
 from orchestra.analysis.ab.srm import sample_ratio_mismatch
-from orchestra.errors import AnalysisError
+from orchestra.errors import AnalysisError, OrchestraError
 from orchestra.frames import as_frame
 
 Kind = Literal["continuous", "binary", "ratio", "quantile"]
@@ -81,55 +81,110 @@ def ab_report(
     control = control if control is not None else arms[0]
     if control not in arms:
         raise AnalysisError(f"control arm {control!r} is not among {arms}")
-    paired, notes = _design(data, arm, unit, arms, design)
-    counts = data.group_by(arm).len()
-    srm = sample_ratio_mismatch(
-        dict(zip(counts[arm].cast(pl.String).to_list(), counts["len"].to_list(), strict=True))
-    )
+    arm_index = _arm_index(data, arm, arms)
+    unit_index = _unit_index(data, unit, design)
+    paired, notes, shared = _design(arm_index, unit_index, len(arms), unit, design)
+    counts = np.bincount(arm_index[arm_index >= 0], minlength=len(arms))
+    srm = sample_ratio_mismatch({str(a): int(c) for a, c in zip(arms, counts, strict=True)})
     if not paired:
         notes.append(srm.verdict)
     columns = sorted(needed)
-    per_arm = _per_arm(data, arm, unit, columns, paired)
+    per_arm = _per_arm(data, columns, arms, arm_index, unit_index if paired else None, shared)
     results: list[TestResult] = []
     for metric in metrics:
         for treatment in (a for a in arms if a != control):
-            results.append(
-                _compare(metric, per_arm[control], per_arm[treatment], control, treatment, paired, confidence)
-            )
-    results = [TestResult(**{**r.__dict__, "alpha": alpha}) for r in adjust(results, correction)]
-    notes.append(f"p-values adjusted together ({correction}) over {len(results)} comparisons.")
+            try:
+                result = _compare(
+                    metric, per_arm[control], per_arm[treatment], control, treatment, paired, confidence
+                )
+            except OrchestraError as err:  # one metric's failure must not hide the others
+                result = TestResult.not_computable(
+                    metric.name, str(control), str(treatment), _METHODS[metric.kind], err.message
+                )
+            results.append(result)
+    results = [replace(r, alpha=alpha) for r in adjust(results, correction)]
+    computable = sum(r.computable for r in results)
+    notes.append(f"p-values adjusted together ({correction}) over {computable} comparisons.")
+    skipped = len(results) - computable
+    if skipped:
+        notes.append(f"{skipped} comparison(s) not computable; see their warnings.")
     return ABReport(results, notes)
 
 
-def _design(
-    data: pl.DataFrame, arm: str, unit: str | None, arms: list[str], design: str
-) -> tuple[bool, list[str]]:
+_METHODS = {
+    "continuous": "t-test",
+    "binary": "test of proportions",
+    "ratio": "delta method",
+    "quantile": "quantile comparison",
+}
+
+
+def _arm_index(data: pl.DataFrame, arm: str, arms: list[Any]) -> np.ndarray:
+    """Each row's position in `arms` (-1 for a missing arm)."""
+    column = data[arm]
+    index = np.full(data.height, -1, dtype=np.int64)
+    for position, name in enumerate(arms):
+        index[(column == name).fill_null(False).to_numpy()] = position
+    return index
+
+
+def _unit_index(data: pl.DataFrame, unit: str | None, design: str) -> np.ndarray | None:
+    """Dense unit codes 0..U-1 in sorted unit order (-1 for a missing unit), or None."""
     if design == "independent" or unit is None or unit not in data.columns:
-        return False, ["design: independent samples"]
-    units = data.group_by(arm).agg(pl.col(unit).unique())
-    sets = [set(values) for values in units[unit].to_list()]
-    common, union = set.intersection(*sets), set.union(*sets)
-    overlap = len(common) / max(len(union), 1)
+        return None
+    codes = data.select(pl.col(unit).rank("dense")).to_series()
+    return (codes.fill_null(0).to_numpy().astype(np.int64)) - 1
+
+
+def _design(
+    arm_index: np.ndarray, unit_index: np.ndarray | None, n_arms: int, unit: str | None, design: str
+) -> tuple[bool, list[str], np.ndarray | None]:
+    """(paired?, notes, which units every arm has) from the units' overlap between arms."""
+    if unit_index is None:
+        return False, ["design: independent samples"], None
+    valid = (arm_index >= 0) & (unit_index >= 0)
+    units = int(unit_index.max()) + 1 if valid.any() else 0
+    rows = np.bincount(arm_index[valid] * units + unit_index[valid], minlength=n_arms * units)
+    present = rows.reshape(n_arms, units) > 0
+    seen = present.any(axis=0)
+    shared = present.all(axis=0)
+    overlap = shared.sum() / max(int(seen.sum()), 1)
     if design == "paired" or overlap >= PAIRED_OVERLAP:
-        if not common:
+        if not shared.any():
             raise AnalysisError(f"a paired design needs units present in every arm; no {unit!r} is")
-        return True, [f"design: paired by {unit!r} ({len(common)} units in every arm, overlap {overlap:.1%})"]
-    return False, [f"design: independent samples ({unit!r} overlap between arms is only {overlap:.1%})"]
+        note = f"design: paired by {unit!r} ({int(shared.sum())} units in every arm, overlap {overlap:.1%})"
+        return True, [note], shared
+    return False, [f"design: independent samples ({unit!r} overlap between arms is only {overlap:.1%})"], None
 
 
 def _per_arm(
-    data: pl.DataFrame, arm: str, unit: str | None, columns: list[str], paired: bool
+    data: pl.DataFrame,
+    columns: list[str],
+    arms: list[Any],
+    arm_index: np.ndarray,
+    unit_index: np.ndarray | None,
+    shared: np.ndarray | None,
 ) -> dict[Any, dict[str, np.ndarray]]:
-    """Per arm, each column as an array: one value per shared unit (paired) or per row."""
-    if paired:
-        assert unit is not None
-        means = data.group_by([arm, unit]).agg([pl.col(c).cast(pl.Float64).mean() for c in columns])
-        shared = means.group_by(unit).len().filter(pl.col("len") == means[arm].n_unique())[unit]
-        means = means.filter(pl.col(unit).is_in(shared.implode())).sort([arm, unit])
-        parts = means.partition_by(arm, as_dict=True)
-    else:
-        parts = data.select([arm, *columns]).partition_by(arm, as_dict=True)
-    return {key[0]: {c: part[c].cast(pl.Float64).to_numpy() for c in columns} for key, part in parts.items()}
+    """Per arm, each column as an array: the mean per shared unit, in unit order (paired; missing
+    values ignored within a unit), or every row (independent)."""
+    arrays = {c: data[c].cast(pl.Float64).to_numpy() for c in columns}
+    if unit_index is None or shared is None:
+        return {
+            name: {c: values[arm_index == position] for c, values in arrays.items()}
+            for position, name in enumerate(arms)
+        }
+    units = shared.size
+    valid = (arm_index >= 0) & (unit_index >= 0)
+    key = arm_index[valid] * units + unit_index[valid]
+    means = {}
+    for c, values in arrays.items():
+        column = values[valid]
+        finite = ~np.isnan(column)
+        sums = np.bincount(key[finite], weights=column[finite], minlength=len(arms) * units)
+        counts = np.bincount(key[finite], minlength=len(arms) * units)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means[c] = (sums / counts).reshape(len(arms), units)[:, shared]
+    return {name: {c: means[c][position] for c in columns} for position, name in enumerate(arms)}
 
 
 def _compare(

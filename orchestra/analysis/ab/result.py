@@ -21,6 +21,9 @@ class TestResult:
 
     `effect` is B minus A (or the ratio/odds, as `effect_kind` says) with its confidence interval;
     `p_value` is raw, `p_adjusted` after a multiple-comparison correction (when one was applied).
+    `alternative` is "two-sided", "greater" (B > A) or "less"; one-sided intervals have an infinite
+    end. `warnings` says when an interval is degenerate or its true level differs from
+    `confidence`; a comparison the data cannot support has `computable=False` and NaN numbers.
     """
 
     __test__ = False  # not a pytest test class
@@ -43,6 +46,30 @@ class TestResult:
     adjustment: str | None = None
     alpha: float = 0.05
     details: dict[str, Any] = field(default_factory=dict)
+    alternative: str = "two-sided"
+    warnings: tuple[str, ...] = ()
+    computable: bool = True
+
+    @classmethod
+    def not_computable(cls, metric: str, arm_a: str, arm_b: str, method: str, reason: str) -> TestResult:
+        """A placeholder for a comparison the data cannot support, carrying the reason."""
+        nan = float("nan")
+        return cls(
+            metric=metric,
+            method=method,
+            arm_a=arm_a,
+            arm_b=arm_b,
+            n_a=0,
+            n_b=0,
+            estimate_a=nan,
+            estimate_b=nan,
+            effect=nan,
+            ci_low=nan,
+            ci_high=nan,
+            p_value=None,
+            warnings=(f"not computable: {reason}",),
+            computable=False,
+        )
 
     @property
     def ci(self) -> tuple[float, float]:
@@ -50,6 +77,8 @@ class TestResult:
 
     @property
     def significant(self) -> bool:
+        if not self.computable:
+            return False
         p = self.p_adjusted if self.p_adjusted is not None else self.p_value
         if p is not None and not math.isnan(p):
             return p < self.alpha
@@ -58,11 +87,19 @@ class TestResult:
 
     @property
     def verdict(self) -> str:
-        """One plain-English line."""
+        """One plain-English line (plus any warning about the interval)."""
+        if not self.computable:
+            return f"{self.metric}: {self.arm_b} vs {self.arm_a} is {self.warnings[0]}."
+        warning = "".join(f" Warning: {w}." for w in self.warnings)
+        return self._finding() + warning
+
+    def _finding(self) -> str:
         p = self.p_adjusted if self.p_adjusted is not None else self.p_value
         p_text = "" if p is None else f", p{'(adj)' if self.p_adjusted is not None else ''}={_fmt(p)}"
         unadjusted = "unadjusted " if self.p_adjusted is not None else ""
         ci_text = f"{unadjusted}{self.confidence:.0%} CI [{_fmt(self.ci_low)}, {_fmt(self.ci_high)}]"
+        if math.isnan(self.ci_low) and math.isnan(self.ci_high):
+            ci_text = "no interval"
         if self.significant:
             direction = (
                 "higher"
@@ -104,6 +141,8 @@ _COLUMNS = [
     "p_adjusted",
     "method",
     "significant",
+    "computable",
+    "warnings",
     "verdict",
 ]
 
@@ -117,7 +156,9 @@ class ABReport:
 
     @property
     def table(self) -> pl.DataFrame:
-        rows = [{k: r.as_dict()[k] for k in _COLUMNS} for r in self.results]
+        rows = [
+            {k: r.as_dict()[k] for k in _COLUMNS} | {"warnings": "; ".join(r.warnings)} for r in self.results
+        ]
         return pl.DataFrame(rows, schema_overrides={"p_value": pl.Float64, "p_adjusted": pl.Float64})
 
     def __iter__(self):
@@ -184,6 +225,8 @@ def _slug(text: str) -> str:
 def _fmt(value: Any) -> str:
     if value is None:
         return ""
+    if isinstance(value, tuple):
+        return "; ".join(str(v) for v in value)
     if isinstance(value, float):
         if math.isnan(value):
             return "nan"

@@ -40,12 +40,21 @@ class SRMResult:
 def sample_ratio_mismatch(
     counts: dict[str, int], expected: dict[str, float] | None = None, *, threshold: float = 0.001
 ) -> SRMResult:
-    """Chi-square goodness of fit of the arm counts against the intended shares (default: equal)."""
+    """Chi-square goodness of fit (Pearson, no continuity correction: `scipy.stats.chisquare`) of
+    the arm counts against the intended shares (default: equal). Counts must be non-negative
+    whole numbers with at least one unit in total."""
     if len(counts) < 2:
         raise AnalysisError("a sample-ratio check needs at least two arms")
+    for arm, count in counts.items():
+        if not isinstance(count, int | np.integer | float) or not np.isfinite(count) or count < 0:
+            raise AnalysisError(f"arm {arm!r} has count {count!r}; counts must be non-negative numbers")
+        if count != int(count):
+            raise AnalysisError(f"arm {arm!r} has count {count!r}; counts must be whole numbers")
+    if sum(counts.values()) == 0:
+        raise AnalysisError("every arm has a count of zero: there is no traffic to check")
     arms = list(counts)
     shares = expected or {arm: 1.0 for arm in arms}
-    if set(shares) != set(arms) or any(v <= 0 for v in shares.values()):
+    if set(shares) != set(arms) or any(not (np.isfinite(v) and v > 0) for v in shares.values()):
         raise AnalysisError("expected shares must be positive and name exactly the arms counted")
     observed = np.array([counts[a] for a in arms], dtype=float)
     weights = np.array([shares[a] for a in arms], dtype=float)

@@ -14,11 +14,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from orchestra.redact import SECRETS
+
 
 class OrchestraError(Exception):
-    """Root of every error orchestra raises."""
+    """Root of every error orchestra raises. Its message is masked (`SECRETS.redact`): an error
+    may end on a terminal, in a log or in MLflow."""
 
     def __init__(self, message: str, *, request_id: str | None = None) -> None:
+        message = SECRETS.redact(message)
         super().__init__(message)
         self.message = message
         self.request_id = request_id

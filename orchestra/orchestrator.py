@@ -42,7 +42,7 @@ from orchestra.providers.base import BaseModelConnector
 from orchestra.providers.pricing import Price, PriceTable
 from orchestra.providers.recorded import ReplayDataset
 from orchestra.providers.registry import BuildContext, ModelRegistry, build_connector
-from orchestra.redact import SECRETS
+from orchestra.redact import SECRETS, set_pattern_detection
 from orchestra.resilience.budget import Budget
 from orchestra.resilience.factory import build_guard
 from orchestra.resilience.guard import CallContext, ProviderGuard
@@ -95,6 +95,7 @@ class Orchestra(Observability):
             self.tracking_settings = tracking
         else:
             self.tracking_settings = load_tracking_settings(tracking, search_from=self.settings.base_dir)
+        set_pattern_detection(self.tracking_settings.redact_patterns)
         self.prices = _price_table(self.settings)
         self.model_registry = ModelRegistry()
         context = BuildContext(self.settings, self.prices, dict(datasets or {}))

@@ -54,7 +54,10 @@ class NoRouteFound(OrchestraError):
 
 
 class ProviderError(OrchestraError):
-    """A provider call failed. `retryable` tells resilience policies whether to try again."""
+    """A provider call failed. `retryable` tells resilience policies whether to try again.
+
+    `retry_after` is the server's usable Retry-After in seconds; `retry_after_header` the value
+    as sent (kept when it was unusable, e.g. "soon", so the hold can say so)."""
 
     retryable: bool = False
 
@@ -66,11 +69,13 @@ class ProviderError(OrchestraError):
         status: int | None = None,
         retry_after: float | None = None,
         request_id: str | None = None,
+        retry_after_header: str | None = None,
     ) -> None:
         super().__init__(f"{provider}: {message}", request_id=request_id)
         self.provider = provider
         self.status = status
         self.retry_after = retry_after
+        self.retry_after_header = retry_after_header
 
 
 class ProviderTimeout(ProviderError):

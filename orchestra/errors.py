@@ -170,6 +170,11 @@ class StreamClosed(OrchestraError):
     """A streamed answer was closed by its consumer before it ended (logged as incomplete)."""
 
 
+class StreamAbandoned(StreamClosed):
+    """A streamed answer was never read: logged as `abandoned` when closed or collected unread,
+    or at the next flush; reading it afterwards raises this."""
+
+
 class AnalysisError(OrchestraError):
     """The data cannot support the requested analysis (too few rows, missing columns, bad values)."""
 

@@ -130,3 +130,16 @@ def test_the_writer_masks_a_key_split_over_two_writes_of_one_line():
     writer.write("tail without newline")
     writer.flush()
     assert target.getvalue() == f"key: {MASK} done\ntail without newline"
+
+
+def test_tracking_redact_patterns_switches_the_detectors():
+    from orchestra import Orchestra
+    from orchestra.tracking.settings import TrackingSettings
+
+    unregistered = "AKIAZ7Q2W4E6R8T0Y1U3"
+    try:
+        Orchestra({}, tracking=TrackingSettings(enabled=False, redact_patterns=False)).close()
+        assert not SECRETS.patterns and SECRETS.redact(unregistered) == unregistered
+    finally:
+        Orchestra({}, tracking=TrackingSettings(enabled=False)).close()
+    assert SECRETS.patterns and SECRETS.redact(unregistered) == MASK

@@ -92,7 +92,7 @@ def leaky_run(servers, tracking, tmp_path, monkeypatch, caplog, capsys):
     raised: list[BaseException] = []
 
     async def run() -> str:
-        orch = Orchestra(config(answering), tracking=tracking, log_level="DEBUG")
+        orch = Orchestra(config(answering), tracking=tracking)
         try:
             async with orch.run("leaky", params={"copied_key": KEY}, tags={"owner": KEY[-12:]}) as scope:
                 await orch.process_request(f"my key is {KEY}, keep it", user_id="u1", tags={"note": KEY[:16]})

@@ -71,8 +71,10 @@ class UnreadStreams:
             pending = list(self._pending.values())
         for unread in pending:
             await self.abandon(unread)
-        if self._tasks:  # abandonments scheduled by garbage collection: wait for them too
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        loop = asyncio.get_running_loop()
+        scheduled = [task for task in self._tasks if task.get_loop() is loop]
+        if scheduled:  # abandonments scheduled on this loop by garbage collection: wait for them too
+            await asyncio.gather(*scheduled, return_exceptions=True)
         return len(pending)
 
     def __len__(self) -> int:

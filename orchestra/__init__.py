@@ -29,6 +29,7 @@ from orchestra.errors import (
     ProviderTimeout,
     ProviderUnavailable,
     RateLimited,
+    StreamAbandoned,
     StreamClosed,
     TrackingStoreError,
 )
@@ -107,6 +108,7 @@ __all__ = [
     "RoutingDecision",
     "RunScope",
     "Settings",
+    "StreamAbandoned",
     "StreamClosed",
     "StreamingResponse",
     "TaskComplexity",

@@ -14,11 +14,19 @@ import argparse
 import os
 import subprocess
 import sys
+import traceback
 
 from orchestra.errors import OrchestraError
+from orchestra.redact import redacted_output
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run a command; whatever it prints (errors and tracebacks too) has secrets masked."""
+    with redacted_output():
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     parser = argparse.ArgumentParser(prog="orchestra", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -91,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     except OrchestraError as err:
         print(f"orchestra: {err}", file=sys.stderr)
         return 2
+    except Exception:  # not ours to explain: the traceback, through the masking stream
+        traceback.print_exc()
+        return 1
     return 1
 
 

@@ -14,11 +14,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from orchestra.redact import SECRETS
+
 
 class OrchestraError(Exception):
-    """Root of every error orchestra raises."""
+    """Root of every error orchestra raises. Its message is masked (`SECRETS.redact`): an error
+    may end on a terminal, in a log or in MLflow."""
 
     def __init__(self, message: str, *, request_id: str | None = None) -> None:
+        message = SECRETS.redact(message)
         super().__init__(message)
         self.message = message
         self.request_id = request_id
@@ -50,7 +54,10 @@ class NoRouteFound(OrchestraError):
 
 
 class ProviderError(OrchestraError):
-    """A provider call failed. `retryable` tells resilience policies whether to try again."""
+    """A provider call failed. `retryable` tells resilience policies whether to try again.
+
+    `retry_after` is the server's usable Retry-After in seconds; `retry_after_header` the value
+    as sent (kept when it was unusable, e.g. "soon", so the hold can say so)."""
 
     retryable: bool = False
 
@@ -62,11 +69,13 @@ class ProviderError(OrchestraError):
         status: int | None = None,
         retry_after: float | None = None,
         request_id: str | None = None,
+        retry_after_header: str | None = None,
     ) -> None:
         super().__init__(f"{provider}: {message}", request_id=request_id)
         self.provider = provider
         self.status = status
         self.retry_after = retry_after
+        self.retry_after_header = retry_after_header
 
 
 class ProviderTimeout(ProviderError):
@@ -159,6 +168,11 @@ class ConsensusNotReached(ConsensusError):
 
 class StreamClosed(OrchestraError):
     """A streamed answer was closed by its consumer before it ended (logged as incomplete)."""
+
+
+class StreamAbandoned(StreamClosed):
+    """A streamed answer was never read: logged as `abandoned` when closed or collected unread,
+    or at the next flush; reading it afterwards raises this."""
 
 
 class AnalysisError(OrchestraError):

@@ -30,6 +30,7 @@ from orchestra.errors import (
     ConfigError,
     InvalidRequest,
     OrchestraError,
+    StreamAbandoned,
     StreamClosed,
 )
 from orchestra.hooks import Hooks
@@ -42,7 +43,7 @@ from orchestra.providers.base import BaseModelConnector
 from orchestra.providers.pricing import Price, PriceTable
 from orchestra.providers.recorded import ReplayDataset
 from orchestra.providers.registry import BuildContext, ModelRegistry, build_connector
-from orchestra.redact import SECRETS
+from orchestra.redact import SECRETS, set_pattern_detection
 from orchestra.resilience.budget import Budget
 from orchestra.resilience.factory import build_guard
 from orchestra.resilience.guard import CallContext, ProviderGuard
@@ -51,7 +52,7 @@ from orchestra.routing.factory import build_evaluators, load_learned_policy
 from orchestra.routing.history import PerformanceHistory
 from orchestra.routing.router import TaskRouter
 from orchestra.runs import CURRENT_RUN, RunScope
-from orchestra.streaming import StreamingResponse
+from orchestra.streaming import StreamingResponse, UnreadStreams, stream_error
 from orchestra.sync import run_sync
 from orchestra.tracking.params import settings_params
 from orchestra.tracking.reader import load_requests
@@ -60,6 +61,7 @@ from orchestra.tracking.settings import TrackingSettings, load_tracking_settings
 from orchestra.tracking.tags import KIND_TAG
 from orchestra.tracking.tracker import RunHandle, Tracker
 from orchestra.types import ModelProvider, ModelRequest, TaskComplexity
+from orchestra.validation import RequestArguments, record_fields, validate_request
 
 logger = get_logger("orchestra")
 
@@ -95,6 +97,7 @@ class Orchestra(Observability):
             self.tracking_settings = tracking
         else:
             self.tracking_settings = load_tracking_settings(tracking, search_from=self.settings.base_dir)
+        set_pattern_detection(self.tracking_settings.redact_patterns)
         self.prices = _price_table(self.settings)
         self.model_registry = ModelRegistry()
         context = BuildContext(self.settings, self.prices, dict(datasets or {}))
@@ -123,6 +126,7 @@ class Orchestra(Observability):
         self.last_record: RequestRecord | None = None
         self.cache = _response_cache(self.settings)
         self._guards: dict[str, ProviderGuard] = {}
+        self._unread_streams = UnreadStreams()
         self._run_budgets: dict[str, Budget] = {}
         self._request_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
             weakref.WeakKeyDictionary()
@@ -227,21 +231,20 @@ class Orchestra(Observability):
             if run.run_id is None:
                 await self.tracker.wait_created(run)  # at once when already created (or spooled)
             task_type = task_type or self.settings.framework.default_task_type
+            arguments = RequestArguments(
+                prompt, user_id, task_type, session_id, system_prompt, tags, min_providers,
+                complexity_override, require_consensus, temperature, max_tokens, timeout,
+            )  # fmt: skip
             record = RequestRecord(
                 request_id=uuid.uuid4().hex,
                 run_key=run.run_key,
                 start_ns=time.time_ns(),
                 end_ns=0,
-                user_id=str(user_id),
-                session_id=session_id,
-                task_type=task_type,
-                prompt=prompt if isinstance(prompt, str) else repr(prompt),
-                system_prompt=system_prompt,
-                tags=dict(tags or {}),
+                **record_fields(arguments),
             )
             decision: RoutingDecision | None = None
             try:
-                _validate(prompt, user_id, min_providers, record.request_id)
+                validate_request(arguments, record.request_id)
                 if self.hooks.wants("before_route"):
                     await self.hooks.emit(
                         "before_route",
@@ -268,7 +271,7 @@ class Orchestra(Observability):
                     "max_tokens": max_tokens,
                 }
                 deadline = asyncio.get_running_loop().time() + (
-                    timeout or self.settings.performance.request_timeout
+                    timeout if timeout is not None else self.settings.performance.request_timeout
                 )
                 run_budget = self._run_budget(run)
 
@@ -355,6 +358,9 @@ class Orchestra(Observability):
             except GeneratorExit:
                 error = StreamClosed("the consumer closed the stream early", request_id=record.request_id)
                 raise
+            except Exception as err:
+                error = stream_error(err, record)
+                raise error from (None if error is err else err)
             except BaseException as err:
                 error = err
                 raise
@@ -362,7 +368,14 @@ class Orchestra(Observability):
                 await self._finish(record, run, started, error=error)
                 finished.update(self._metadata(record, decision, run))
 
-        return StreamingResponse(deltas(), lambda: finished or None)
+        async def abandon() -> None:
+            error = StreamAbandoned("the stream was never read", request_id=record.request_id)
+            await self._finish(record, run, started, error=error)
+
+        unread = self._unread_streams.add(record.request_id, abandon)
+        return StreamingResponse(
+            deltas(), lambda: finished or None, unread=unread, streams=self._unread_streams
+        )
 
     def _request_slot(self) -> asyncio.Semaphore:
         """This event loop's gate of `performance.max_concurrent_requests`."""
@@ -413,7 +426,7 @@ class Orchestra(Observability):
         if record.calls:
             self.task_router.observe(record)
         if error is not None:
-            record.status = "error"
+            record.status = "abandoned" if isinstance(error, StreamAbandoned) else "error"
             record.error_type = type(error).__name__
             record.error_message = SECRETS.redact(getattr(error, "message", None) or str(error))
         self.last_record = record
@@ -452,15 +465,23 @@ class Orchestra(Observability):
 
     async def flush(self, timeout: float | None = None) -> bool:
         """Wait until every logged request so far is in the tracking store (or spooled)."""
+        await self._unread_streams.abandon_all()
         return await self.tracker.aflush(timeout)
 
     def flush_sync(self, timeout: float | None = None) -> bool:
+        self._abandon_unread_streams()
         return self.tracker.flush(timeout)
+
+    def _abandon_unread_streams(self) -> None:
+        """Log streams nobody read as abandoned (from synchronous code: flush_sync, close)."""
+        if len(self._unread_streams):
+            run_sync(self._unread_streams.abandon_all())
 
     def close(self) -> None:
         """End the session run and write everything still queued (a shared tracker stays open).
 
         Called at interpreter exit for instances that were not closed."""
+        self._abandon_unread_streams()
         if self._session_run is not None:
             self.tracker.end_run(self._session_run)
         if self._owns_tracker:
@@ -490,17 +511,6 @@ class Orchestra(Observability):
 
 AIOrchestrationFramework = Orchestra
 """The seed's name for `Orchestra`."""
-
-
-def _validate(prompt: Any, user_id: Any, min_providers: Any, request_id: str) -> None:
-    if not isinstance(prompt, str) or not prompt.strip():
-        raise InvalidRequest("prompt must be a non-empty string", request_id=request_id)
-    if not isinstance(user_id, str) or not user_id:
-        raise InvalidRequest("user_id must be a non-empty string", request_id=request_id)
-    if not isinstance(min_providers, int) or isinstance(min_providers, bool) or min_providers < 1:
-        raise InvalidRequest(
-            f"min_providers must be an integer >= 1 (got {min_providers!r})", request_id=request_id
-        )
 
 
 def _price_table(settings: Settings) -> PriceTable:

@@ -258,10 +258,10 @@ async def test_consensus_timeout_goes_ahead_with_whoever_answered(make_orchestra
         {
             "fast1": FunctionConnector("fast1", lambda r: "the answer is four"),
             "fast2": FunctionConnector("fast2", lambda r: "four is the answer"),
-            "slow": FunctionConnector("slow", lambda r: "late", delay_s=10),
+            "slow": FunctionConnector("slow", lambda r: "late", delay_s=600),
         },
         rules=[{"providers": ["fast1", "fast2", "slow"], "require_consensus": True}],
-        consensus={"timeout_s": 0.2},
+        consensus={"timeout_s": 1.0},  # far above an instant answer, however loaded the machine
     )
     result = await orch.process_request("2+2?", user_id="u1")
     assert result["metadata"]["consensus_applied"] and sorted(result["metadata"]["providers_used"]) == [
@@ -275,11 +275,11 @@ async def test_consensus_timeout_with_too_few_answers(make_orchestra):
     orch = make_orchestra(
         {
             "fast": FunctionConnector("fast", lambda r: "four"),
-            "slow1": FunctionConnector("slow1", delay_s=10),
-            "slow2": FunctionConnector("slow2", delay_s=10),
+            "slow1": FunctionConnector("slow1", delay_s=600),
+            "slow2": FunctionConnector("slow2", delay_s=600),
         },
         rules=[{"providers": ["fast", "slow1", "slow2"], "require_consensus": True}],
-        consensus={"timeout_s": 0.1},
+        consensus={"timeout_s": 1.0},  # far above an instant answer, however loaded the machine
     )
     with pytest.raises(ConsensusTimeout) as caught:
         await orch.process_request("2+2?", user_id="u1")

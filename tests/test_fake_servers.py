@@ -240,27 +240,24 @@ async def test_custom_error_body(driver: Driver) -> None:
 
 
 async def test_slow_trips_the_client_timeout(make_driver: Callable[..., Driver], provider: str) -> None:
-    driver = make_driver(provider, timeout=0.2)
-    driver.server.inject(Fault.slow(2.0), Fault.slow(2.0))
-    started = time.monotonic()
+    driver = make_driver(provider, timeout=0.5)
+    driver.server.inject(Fault.slow(60.0), Fault.slow(60.0))
     with pytest.raises(driver.timeout_error):
         await driver.call(PROMPT)
     with pytest.raises(driver.timeout_error):
         await driver.stream(PROMPT, [])
-    assert time.monotonic() - started < 1.5
     assert [call.status for call in driver.server.calls] == [0, 0]  # the client gave up first
 
 
-async def test_malformed_json_raises_promptly(driver: Driver) -> None:
+async def test_malformed_json_raises(driver: Driver) -> None:
     # None of the three SDKs wraps invalid JSON in a 200 answer: they raise json.JSONDecodeError (a
     # ValueError); google-genai raises its UnknownApiResponseError (also a ValueError) for a stream.
     driver.server.inject(Fault.malformed(), Fault.malformed())
-    started = time.monotonic()
     with pytest.raises(ValueError):
         await driver.call(PROMPT)
     with pytest.raises(ValueError):
         await driver.stream(PROMPT, [])
-    assert time.monotonic() - started < 2.0
+    assert [call.status for call in driver.server.calls] == [200, 200]  # answered, not dropped
 
 
 async def test_break_stream_raises_after_some_chunks(driver: Driver) -> None:
@@ -308,8 +305,8 @@ async def test_reply_function_and_latency(make_driver: Callable[..., Driver], pr
     driver = make_driver(provider, latency_s=0.15, reply=lambda prompt: prompt.upper())
     started = time.monotonic()
     assert await driver.call("shout this") == "SHOUT THIS"
+    # a lower bound set by the server's sleep: load can only lengthen the wait, never shorten it
     assert time.monotonic() - started >= 0.15
-    assert driver.server.calls[0].received_at >= started
 
 
 async def test_a_reply_that_raises_is_a_server_error(

@@ -10,6 +10,7 @@ import asyncio
 import json
 import math
 import socket
+import uuid
 
 import pytest
 
@@ -24,8 +25,11 @@ from orchestra import (
     ProviderUnavailable,
 )
 from orchestra.errors import BudgetExceeded, RateLimited
+from orchestra.resilience import CircuitBreaker, shared_hold, shared_limiter
 from orchestra.testing import FakeAnthropic, FakeGemini, FakeOpenAI, Fault
+from orchestra.testing.fake_server import echo
 from orchestra.tracking.reader import read_request_table
+from tests.fake_clock import FakeClock
 
 KEY = "test-key"
 MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-3-5-haiku-20241022", "google": "gemini-1.5-flash"}
@@ -144,11 +148,13 @@ async def test_retryable_failures_are_retried(fakes, build, provider, fault, ret
 
 
 async def test_retry_after_is_honoured(fakes, build):
-    fakes["openai"].inject(Fault.status(429, retry_after="0.3"))
+    fakes["openai"].inject(Fault.status(429, retry_after="7"))
     orch = build(live_config(fakes, providers=["openai"]))
+    clock = FakeClock()
+    shared_hold(("openai", "openai", fakes["openai"].base_url), clock=clock, sleep=clock.sleep)
     await orch.process_request("hi", user_id="u1")
-    first, second = fakes["openai"].calls
-    assert second.received_at - first.received_at >= 0.3
+    assert [call.status for call in fakes["openai"].calls] == [429, 200]
+    assert clock.sleeps == [7.0]  # the wait before the retry is the server's Retry-After
 
 
 async def test_sdk_hidden_retries_are_off(fakes, build):
@@ -163,9 +169,9 @@ async def test_sdk_hidden_retries_are_off(fakes, build):
 
 
 async def test_timeout_then_retry(fakes, build):
-    fakes["google"].inject(Fault.slow(3.0))
+    fakes["google"].inject(Fault.slow(60.0))  # far past the timeout, which is far past a normal answer
     config = live_config(fakes, providers=["google"])
-    config["models"]["google"]["timeout"] = 0.3
+    config["models"]["google"]["timeout"] = 1.0
     orch = build(config)
     result = await orch.process_request("hi", user_id="u1")
     assert result["response"] == "echo: hi" and len(fakes["google"].calls) == 2
@@ -218,51 +224,75 @@ async def test_connection_refused_fails_over(fakes, build):
     assert result["metadata"]["answered_by"] == "anthropic"
 
 
+def limited_config(fakes, provider: str, name: str, **rate_limit) -> dict:
+    """One provider under a fresh name (so a fresh process-wide limiter), rate-limited."""
+    config = live_config(fakes, providers=[provider])
+    config["models"] = {name: {**config["models"][provider], "type": provider, "rate_limit": rate_limit}}
+    config["routing"]["rules"] = [{"providers": [name]}]
+    return config
+
+
+def manual_limiter_clock(fakes, provider: str, name: str) -> FakeClock:
+    """A frozen clock for the endpoint's limiter: each admission's wait is exact and recorded."""
+    clock = FakeClock(frozen=True)
+    shared_limiter((name, provider, fakes[provider].base_url), clock=clock, sleep=clock.sleep)
+    return clock
+
+
 async def test_burst_never_exceeds_the_configured_rate(fakes, build):
-    config = live_config(fakes, providers=["openai"])
-    config["models"]["openai"]["rate_limit"] = {"requests": 400, "per_seconds": 1.0, "max_concurrent": 50}
-    fakes["openai"].latency_s = 0.01
-    orch = build(config)
-    await asyncio.gather(*(orch.process_request(f"q{i}", user_id="u1") for i in range(1000)))
-    times = sorted(call.received_at for call in fakes["openai"].calls)
-    assert len(times) == 1000
-    tolerance = 0.1  # client-to-server delivery jitter can narrow gaps seen at the server
-    for i in range(len(times) - 400):
-        assert times[i + 400] - times[i] >= 1.0 - tolerance
-    in_flight = max(sum(1 for t in times if s <= t < s + 0.01) for s in times)
-    assert in_flight <= 50
+    name = f"openai-{uuid.uuid4().hex[:8]}"
+    clock = manual_limiter_clock(fakes, "openai", name)
+    config = limited_config(fakes, "openai", name, requests=400, per_seconds=1.0, max_concurrent=50)
+    peak = answered = 0
+
+    def reply(prompt: str) -> str:  # called after the server's latency, the request still open
+        nonlocal peak, answered
+        peak = max(peak, len(fakes["openai"].calls) - answered)
+        answered += 1
+        return f"echo: {prompt}"
+
+    fakes["openai"].reply = reply
+    fakes["openai"].latency_s = 0.01  # calls overlap at the server
+    try:
+        orch = build(config)
+        await asyncio.gather(*(orch.process_request(f"q{i}", user_id="u1") for i in range(1000)))
+    finally:
+        fakes["openai"].reply = echo
+    assert len(fakes["openai"].calls) == 1000
+    # 400 admitted at once, then 400 one window later, then 200 two windows later
+    assert sorted(clock.sleeps) == [1.0] * 400 + [2.0] * 200
+    assert peak <= 50  # requests open at the server at once never exceed max_concurrent
 
 
 async def test_one_limiter_is_shared_across_instances(fakes, build):
-    config = live_config(fakes, providers=["anthropic"])
-    config["models"]["anthropic"]["rate_limit"] = {"requests": 20, "per_seconds": 1.0}
+    name = f"anthropic-{uuid.uuid4().hex[:8]}"
+    clock = manual_limiter_clock(fakes, "anthropic", name)
+    config = limited_config(fakes, "anthropic", name, requests=20, per_seconds=1.0)
     first, second = build(config), build(config)
-    assert first.guard_for("anthropic").limiter is second.guard_for("anthropic").limiter
+    assert first.guard_for(name).limiter is second.guard_for(name).limiter
     await asyncio.gather(
         *(first.process_request(f"a{i}", user_id="u1") for i in range(30)),
         *(second.process_request(f"b{i}", user_id="u1") for i in range(30)),
     )
-    times = sorted(call.received_at for call in fakes["anthropic"].calls)
-    assert len(times) == 60
-    for i in range(len(times) - 20):  # 21 arrivals always span a window (less delivery jitter)
-        assert times[i + 20] - times[i] >= 1.0 - 0.1
+    assert len(fakes["anthropic"].calls) == 60
+    # 60 calls from two instances share 20 per window: 20 now, 20 after 1 s, 20 after 2 s
+    assert sorted(clock.sleeps) == [1.0] * 20 + [2.0] * 20
 
 
 async def test_cooldown_skips_a_failing_provider_then_probes_and_recovers(fakes, build):
-    config = live_config(
-        fakes,
-        providers=["openai", "anthropic"],
-        retry={"max_attempts": 1},
-        circuit_breaker={"failure_threshold": 2, "cooldown_s": 0.3},
-    )
+    config = live_config(fakes, providers=["openai", "anthropic"], retry={"max_attempts": 1})
     orch = build(config)
+    clock = FakeClock()
+    orch.guard_for("openai").breaker = CircuitBreaker(
+        "openai", failure_threshold=2, cooldown_s=30, clock=clock
+    )
     fakes["openai"].inject(Fault.status(503), Fault.status(503))
     for _ in range(2):
         assert (await orch.process_request("hi", user_id="u1"))["metadata"]["answered_by"] == "anthropic"
     cooled = await orch.process_request("hi", user_id="u1")
     assert cooled["metadata"]["providers_failed"][0]["error_type"] == "ProviderCoolingDown"
     assert len(fakes["openai"].calls) == 2  # skipped without a call while cooling down
-    await asyncio.sleep(0.35)
+    clock.now += 30
     recovered = await orch.process_request("hi", user_id="u1")  # the probe succeeds
     assert recovered["metadata"]["answered_by"] == "openai"
     assert orch.guard_for("openai").breaker.state == "closed"
@@ -392,7 +422,7 @@ async def test_check_reports_each_provider(fakes, tmp_path, monkeypatch):
         (Fault.status(429), RateLimited),
         (Fault.status(503), ProviderUnavailable),
         (Fault.malformed(), MalformedResponse),
-        (Fault.slow(2.0), ProviderTimeout),
+        (Fault.slow(60.0), ProviderTimeout),
         (Fault.disconnect(), ProviderUnavailable),
         (Fault.status(401), AuthenticationFailed),
     ],
@@ -403,7 +433,8 @@ async def test_every_sdk_failure_maps_to_an_orchestra_error(fakes, build, provid
 
     fakes[provider].inject(fault)
     config = live_config(fakes, providers=[provider])
-    config["models"][provider]["timeout"] = 0.3
+    # only the slow fault may time out: 1 s is far below its 60 s and far above a normal answer
+    config["models"][provider]["timeout"] = 1.0 if fault.kind == "slow" else 10.0
     connector = build(config).model_registry.get(provider)
     with pytest.raises(error):
         await connector.generate(ModelRequest(prompt="hi"))

@@ -233,12 +233,16 @@ async def test_connector_bug_is_recorded_not_raised_when_others_answer(make_orch
 async def test_max_concurrent_requests_bounds_requests_in_flight(make_orchestra):
     """With max_concurrent_requests=2, ten requests never have more than two in flight."""
     in_flight = peak = 0
+    two_in = asyncio.Event()
 
     async def respond(request):
         nonlocal in_flight, peak
         in_flight += 1
         peak = max(peak, in_flight)
-        await asyncio.sleep(0.01)
+        if in_flight == 2:
+            two_in.set()
+        await two_in.wait()  # the first holds its slot until a second request is in: no timing
+        await asyncio.sleep(0)
         in_flight -= 1
         return "ok"
 

@@ -18,18 +18,12 @@ from orchestra.errors import (
 from orchestra.providers.http_errors import error_for_status, retry_after_seconds
 from orchestra.resilience import AttemptLog, Budget, CircuitBreaker, RateLimiter, RetryPolicy, shared_limiter
 from orchestra.types import ModelRequest
+from tests.fake_clock import FakeClock
 
 FAST = RetryPolicy(max_attempts=4, initial_delay_s=0.001, max_delay_s=0.002)
 
 
-class Clock:
-    """A manual clock for the breaker and limiter (no wall-clock assertions)."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+Clock = FakeClock
 
 
 async def test_retry_retries_retryable_errors_and_counts_attempts():
@@ -60,13 +54,13 @@ async def test_retry_gives_up_on_non_retryable_errors_at_once():
 
 async def test_retry_honours_retry_after_and_stops_at_max_attempts():
     async def limited():
-        raise RateLimited("429", provider="p", status=429, retry_after=0.02)
+        raise RateLimited("429", provider="p", status=429, retry_after=2.0)
 
-    log = AttemptLog()
+    log, clock = AttemptLog(), FakeClock()
     with pytest.raises(RateLimited):
-        await FAST.run(limited, log=log)
+        await FAST.run(limited, log=log, sleep=clock.sleep)
     assert log.attempts == 4
-    assert [f.waited_s for f in log.failures] == [0.02, 0.02, 0.02]
+    assert [f.waited_s for f in log.failures] == [2.0, 2.0, 2.0] == clock.sleeps
 
 
 async def test_retry_does_not_start_a_wait_past_the_deadline():
@@ -111,32 +105,29 @@ def test_breaker_failed_probe_reopens_with_a_longer_cooldown():
     assert cooling.value.retry_after == pytest.approx(15)  # doubled, capped
 
 
-def test_breaker_ignores_request_errors_and_respects_retry_after():
+def test_breaker_ignores_request_errors_and_leaves_retry_after_to_the_hold():
     clock = Clock()
     breaker = CircuitBreaker("p", failure_threshold=1, clock=clock)
     breaker.record_failure(BadProviderRequest("400", provider="p", status=400))
     assert breaker.state == "closed"
     breaker = CircuitBreaker("p", failure_threshold=100, clock=clock)
     breaker.record_failure(RateLimited("429", provider="p", status=429, retry_after=3))
-    with pytest.raises(ProviderCoolingDown):
-        breaker.before_call()
-    clock.now += 3
-    assert breaker.before_call() is False
+    assert breaker.before_call() is False  # the endpoint's hold makes calls wait, not fail
 
 
 async def test_limiter_never_admits_more_than_the_window_allows():
-    limiter = RateLimiter(requests=10, per_seconds=0.2)
-    loop = asyncio.get_running_loop()
-    times: list[float] = []
+    clock = FakeClock(frozen=True)  # admissions are reserved ahead: their times are exact
+    limiter = RateLimiter(requests=10, per_seconds=0.2, clock=clock, sleep=clock.sleep)
 
-    async def one():
-        async with await limiter.acquire():
-            times.append(loop.time())
+    async def one() -> float:
+        async with await limiter.acquire() as permit:
+            return permit.admitted_at
 
-    await asyncio.gather(*(one() for _ in range(35)))
-    times.sort()
+    times = sorted(await asyncio.gather(*(one() for _ in range(35))))
     for i in range(len(times) - 10):
-        assert times[i + 10] - times[i] >= 0.2 - 1e-3  # any 11 admissions span more than a window
+        assert times[i + 10] - times[i] >= 0.2 - 1e-9  # any 11 admissions span more than a window
+    assert times == pytest.approx([1000.0] * 10 + [1000.2] * 10 + [1000.4] * 10 + [1000.6] * 5)
+    assert sorted(clock.sleeps) == pytest.approx([0.2] * 10 + [0.4] * 10 + [0.6] * 5)
 
 
 async def test_limiter_concurrency_slots():
@@ -171,12 +162,12 @@ async def test_limiter_cancelled_waiter_does_not_leak_a_slot():
 
 
 async def test_limiter_tokens_per_window():
-    clock = Clock()
-    limiter = RateLimiter(tokens=1000, per_seconds=60, clock=clock)
-    delay, _ = limiter._reserve(600)
-    assert delay == 0
-    delay, _ = limiter._reserve(600)
-    assert delay == pytest.approx(60)  # waits until the first 600 leave the window
+    clock = FakeClock(frozen=True)
+    limiter = RateLimiter(tokens=1000, per_seconds=60, clock=clock, sleep=clock.sleep)
+    first = await limiter.acquire(600)
+    second = await limiter.acquire(600)
+    assert (first.admitted_at, second.admitted_at) == (1000.0, 1060.0)
+    assert clock.sleeps == [60.0]  # waits until the first 600 leave the window
     with pytest.raises(BadProviderRequest, match="can never be admitted"):
         await limiter.acquire(tokens=5000)
 

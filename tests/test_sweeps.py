@@ -172,20 +172,24 @@ def test_an_interrupted_sweep_resumes_without_double_counting(tmp_path, empty_st
         limit=12,
         concurrency=1,
     )
+    # The second arm's provider stalls in the child (its simulated latency scaled a millionfold),
+    # so the kill always finds exactly the first arm finished, however loaded the machine is.
+    config = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    config["models"]["mixtral-8x7b"]["time_scale"] = "${ORCH_TEST_SWEEP_STALL:-0.01}"
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     code = textwrap.dedent(f"""
         from orchestra.sweeps import run_sweep
         run_sweep({str(path)!r}, progress=False)
     """)
-    process = subprocess.Popen(
-        [sys.executable, "-c", code], cwd=tmp_path, env={**os.environ, "MLFLOW_TRACKING_URI": ""}
-    )
+    environment = {**os.environ, "MLFLOW_TRACKING_URI": "", "ORCH_TEST_SWEEP_STALL": "1e6"}
+    process = subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, env=environment)
     store = MlflowStore(tracking)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:  # kill it once the first arm has finished
+    for _ in range(600):  # poll until the first arm has finished (at most ~2 minutes)
         finished = [r for r in store.runs("tags.`orchestra.kind` = 'sweep-arm'") if r["status"] == "FINISHED"]
-        if finished:
+        if finished or process.poll() is not None:
             break
         time.sleep(0.2)
+    assert len(finished) == 1 and process.poll() is None  # the child is stalled in the second arm
     process.send_signal(signal.SIGKILL)
     process.wait()
     interrupted = [r for r in store.runs("tags.`orchestra.kind` = 'sweep-arm'") if r["status"] != "FINISHED"]

@@ -60,6 +60,7 @@ PUBLIC_API = {
     "RoutingDecision",
     "RunScope",
     "Settings",
+    "StreamAbandoned",
     "StreamClosed",
     "StreamingResponse",
     "TaskComplexity",

@@ -57,6 +57,7 @@ class AnthropicConnector(SDKConnector):
         missing_key: ProviderError | None = None,
     ) -> None:
         super().__init__(name, model, price=price, params=params, missing_key=missing_key)
+        self.base_url = base_url
         self._client = anthropic.AsyncAnthropic(
             api_key=api_key or "not-set", base_url=base_url, timeout=timeout, max_retries=0
         )

@@ -50,6 +50,7 @@ class GeminiConnector(SDKConnector):
         missing_key: ProviderError | None = None,
     ) -> None:
         super().__init__(name, model, price=price, params=params, missing_key=missing_key)
+        self.base_url = base_url
         options = genai_types.HttpOptions(
             base_url=base_url,
             api_version="v1beta",

@@ -8,6 +8,8 @@ dataset.answer("gpt4", dataset.prompts()[0]).quality
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,59 @@ import polars as pl
 from orchestra.config.schema import DatasetSettings
 from orchestra.errors import ConfigError
 from orchestra.frames import as_frame
+
+READERS: dict[str, Callable[[Path], pl.DataFrame]] = {
+    ".parquet": pl.read_parquet,
+    ".csv": pl.read_csv,
+    ".jsonl": pl.read_ndjson,
+    ".jsonl.gz": pl.read_ndjson,
+    ".ndjson": pl.read_ndjson,
+    ".json": pl.read_json,
+}
+"""File ending -> reader; what a recorded dataset may be."""
+
+
+def read_table(path: Path) -> pl.DataFrame:
+    """The table in `path`, by its ending; a `ConfigError` for a missing file, another format,
+    or a file that is not what its name says (a CSV named .parquet, a truncated file)."""
+    if not path.is_file():
+        raise ConfigError(f"dataset file {str(path)!r} does not exist")
+    ending = next((e for e in sorted(READERS, key=len, reverse=True) if path.name.lower().endswith(e)), None)
+    if ending is None:
+        raise ConfigError(
+            f"dataset {path.name}: unsupported format (use {', '.join(READERS)}); the file is {str(path)!r}"
+        )
+    try:
+        frame = READERS[ending](path)
+    except (pl.exceptions.PolarsError, OSError, ValueError) as err:
+        first_line = (str(err).strip().splitlines() or [""])[0][:200]
+        raise ConfigError(
+            f"dataset {path.name}: could not be read as {ending} ({type(err).__name__}: {first_line})"
+        ) from None
+    if frame.height == 0:
+        raise ConfigError(f"dataset {path.name}: the table has no rows")
+    return frame
+
+
+@functools.lru_cache(maxsize=32)
+def _models_in(path: str, column: str, modified_ns: int) -> frozenset[str] | None:
+    if path.lower().endswith(".parquet"):
+        try:
+            frame = pl.read_parquet(path, columns=[column])
+        except (pl.exceptions.PolarsError, OSError):
+            return None  # the full read names the problem
+        return frozenset(frame[column].cast(pl.String).drop_nulls().unique().to_list())
+    return None
+
+
+def recorded_models(settings: DatasetSettings, path: Path) -> frozenset[str] | None:
+    """The models a dataset file records, read from its model column alone (parquet only, cached
+    per file version); None when it cannot be listed without reading the whole table."""
+    try:
+        modified_ns = path.stat().st_mtime_ns
+    except OSError:
+        return None
+    return _models_in(str(path), settings.model_column, modified_ns)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,21 +140,8 @@ class ReplayDataset:
     def from_path(cls, path: str | Path, **columns: Any) -> ReplayDataset:
         """Read parquet, CSV, JSON lines (optionally gzipped) or JSON."""
         path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"dataset file {str(path)!r} does not exist")
-        suffixes = "".join(path.suffixes[-2:]).lower()
-        if suffixes.endswith(".parquet"):
-            frame = pl.read_parquet(path)
-        elif suffixes.endswith(".csv"):
-            frame = pl.read_csv(path)
-        elif suffixes.endswith((".jsonl", ".jsonl.gz", ".ndjson")):
-            frame = pl.read_ndjson(path)
-        elif suffixes.endswith(".json"):
-            frame = pl.read_json(path)
-        else:
-            raise ConfigError(f"dataset {path}: unsupported format (parquet, csv, jsonl, json)")
         columns.setdefault("name", path.name)
-        return cls(frame, **columns)
+        return cls(read_table(path), **columns)
 
     @classmethod
     def from_settings(cls, settings: DatasetSettings, path: Path, name: str) -> ReplayDataset:

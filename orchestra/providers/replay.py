@@ -17,7 +17,7 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING
 
-from orchestra.errors import PromptNotRecorded
+from orchestra.errors import ConfigError, PromptNotRecorded
 from orchestra.providers.base import BaseModelConnector
 from orchestra.providers.pricing import Price
 from orchestra.providers.recorded import ReplayDataset
@@ -149,13 +149,22 @@ def build_replay(name: str, provider: ProviderSettings, context: BuildContext) -
     """A `ReplayConnector` for `models.<name>` of type replay."""
     assert provider.dataset is not None and provider.default_model is not None
     model = provider.default_model
+    dataset = context.dataset(provider.dataset)
+    if dataset.prompt_count(model) == 0:
+        raise ConfigError(missing_model_message(name, model, provider.dataset, dataset.models()))
     latency = LatencyProfile(**provider.latency.model_dump()) if provider.latency else None
     return ReplayConnector(
         name,
-        context.dataset(provider.dataset),
+        dataset,
         model,
         price=context.price(provider, model),
         latency=latency,
         seed=context.settings.framework.seed,
         time_scale=provider.time_scale,
     )
+
+
+def missing_model_message(name: str, model: str, dataset: str, recorded: list[str]) -> str:
+    """The error for a replay provider whose model its dataset does not record."""
+    shown = ", ".join(recorded[:12]) + (", ..." if len(recorded) > 12 else "")
+    return f"models.{name}.model is {model!r}, which dataset {dataset!r} does not record (it has: {shown})"

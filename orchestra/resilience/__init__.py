@@ -3,6 +3,7 @@
 from orchestra.resilience.breaker import CircuitBreaker
 from orchestra.resilience.budget import Budget
 from orchestra.resilience.guard import CallContext, ProviderGuard
+from orchestra.resilience.hold import RetryAfterHold, shared_hold
 from orchestra.resilience.limiter import RateLimiter, shared_limiter
 from orchestra.resilience.retry import AttemptLog, RetryPolicy
 
@@ -13,6 +14,8 @@ __all__ = [
     "CircuitBreaker",
     "ProviderGuard",
     "RateLimiter",
+    "RetryAfterHold",
     "RetryPolicy",
+    "shared_hold",
     "shared_limiter",
 ]

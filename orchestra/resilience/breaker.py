@@ -2,7 +2,8 @@
 
 closed -> (failure_threshold consecutive failures) -> open for cooldown_s -> half-open: one
 probe call is let through; success closes the circuit, failure reopens it with the cooldown
-doubled (up to max_cooldown_s). A 429 with Retry-After also holds calls back until then.
+doubled (up to max_cooldown_s). A Retry-After is not the breaker's: the endpoint's shared
+hold (`orchestra.resilience.hold`) makes calls wait for it.
 
     breaker = CircuitBreaker("openai", failure_threshold=5, cooldown_s=30)
     breaker.before_call()      # raises ProviderCoolingDown while open
@@ -14,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from orchestra.errors import ProviderCoolingDown, ProviderError, RateLimited
+from orchestra.errors import ProviderCoolingDown, ProviderError
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 
@@ -48,8 +49,6 @@ class CircuitBreaker:
             if self.state == OPEN and now >= self._open_until:
                 self.state, self._probing = HALF_OPEN, False
             if self.state == CLOSED:
-                if now < self._open_until:  # held back by a Retry-After
-                    raise self._cooling(self._open_until - now)
                 return False
             if self.state == HALF_OPEN and not self._probing:
                 self._probing = True
@@ -66,8 +65,6 @@ class CircuitBreaker:
         """Count a provider-side failure; errors of the request itself (400, auth) do not count."""
         with self._lock:
             now = self._clock()
-            if isinstance(error, RateLimited) and error.retry_after:
-                self._open_until = max(self._open_until, now + error.retry_after)
             if not error.retryable:
                 if self.state == HALF_OPEN:
                     self._probing = False

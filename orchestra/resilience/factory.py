@@ -11,6 +11,7 @@ from orchestra.providers.base import BaseModelConnector
 from orchestra.resilience.breaker import CircuitBreaker
 from orchestra.resilience.budget import Budget
 from orchestra.resilience.guard import ProviderGuard
+from orchestra.resilience.hold import shared_hold
 from orchestra.resilience.limiter import RateLimiter, shared_limiter
 from orchestra.resilience.retry import RetryPolicy
 
@@ -22,12 +23,14 @@ def build_guard(
     performance = settings.performance
     retry = provider.retry or performance.retry
     breaker = performance.circuit_breaker
+    key = endpoint_key(name, connector)
     return ProviderGuard(
         name,
         connector,
         retry=RetryPolicy(**retry.model_dump()),
+        hold=shared_hold(key, max_retry_after_s=retry.max_retry_after_s),
         breaker=CircuitBreaker(name, **breaker.model_dump()),
-        limiter=_limiter(name, connector, provider, settings),
+        limiter=_limiter(key, provider, settings),
         budget=Budget(provider.budget_usd, f"provider {name!r}") if provider.budget_usd is not None else None,
         cache=cache,
         cache_ttl_s=performance.cache_ttl,
@@ -35,15 +38,19 @@ def build_guard(
     )
 
 
+def endpoint_key(name: str, connector: BaseModelConnector) -> tuple[str, str, str | None]:
+    """What identifies an endpoint process-wide: its limiter and its Retry-After hold."""
+    return (name, connector.provider_type.value, getattr(connector, "base_url", None))
+
+
 def _limiter(
-    name: str, connector: BaseModelConnector, provider: ProviderSettings, settings: Settings
+    key: tuple[str, str, str | None], provider: ProviderSettings, settings: Settings
 ) -> RateLimiter | None:
     """The process-wide limiter of this endpoint, or None when no limit is configured."""
     limits = provider.rate_limit.model_dump() if provider.rate_limit else {}
-    per_model = settings.performance.models.get(name)
+    per_model = settings.performance.models.get(key[0])
     if per_model is not None and per_model.max_concurrent and not limits.get("max_concurrent"):
         limits["max_concurrent"] = per_model.max_concurrent
     if not any(limits.get(k) for k in ("requests", "tokens", "max_concurrent")):
         return None
-    key = (name, connector.provider_type.value, getattr(connector, "base_url", None))
     return shared_limiter(key, **limits)

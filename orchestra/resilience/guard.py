@@ -1,5 +1,6 @@
-"""Everything around one provider's calls, in order: cache, circuit breaker, budgets, rate limit,
-then the call itself with a per-attempt timeout and retries. Connectors stay plain.
+"""Everything around one provider's calls, in order: cache, circuit breaker, budgets, the
+endpoint's Retry-After hold, rate limit, then the call itself with a per-attempt timeout and
+retries. Connectors stay plain.
 
     guard = ProviderGuard("openai", connector, retry=RetryPolicy(), breaker=CircuitBreaker("openai"))
     response = await guard.call(request, attempt_timeout_s=15, deadline=loop.time() + 30, log=AttemptLog())
@@ -14,13 +15,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestra.cache.base import ResponseCache, cache_key
-from orchestra.errors import ProviderError, ProviderTimeout
+from orchestra.errors import ProviderError, ProviderTimeout, RateLimited
 from orchestra.profiling import count_api_call
 from orchestra.providers.base import BaseModelConnector
 from orchestra.providers.pricing import Price
 from orchestra.providers.replay import estimate_tokens
 from orchestra.resilience.breaker import CircuitBreaker
 from orchestra.resilience.budget import Budget
+from orchestra.resilience.hold import RetryAfterHold
 from orchestra.resilience.limiter import Permit, RateLimiter
 from orchestra.resilience.retry import AttemptLog, RetryPolicy, failed_attempt
 from orchestra.types import ModelRequest, ModelResponse
@@ -52,8 +54,10 @@ class ProviderGuard:
         cache: ResponseCache | None = None,
         cache_ttl_s: float = 3600.0,
         expected_output_tokens: int = 1024,
+        hold: RetryAfterHold | None = None,
     ) -> None:
         self.name = name
+        self.hold = hold or RetryAfterHold(name, max_retry_after_s=retry.max_retry_after_s)
         self.connector = connector
         self.retry = retry
         self.breaker = breaker
@@ -76,7 +80,11 @@ class ProviderGuard:
         actual_cost = 0.0
         try:
             response = await self.retry.run(
-                lambda: self._attempt(request, tokens, context), deadline=context.deadline, log=context.log
+                lambda: self._attempt(request, tokens, context),
+                deadline=context.deadline,
+                log=context.log,
+                delay=self.retry_delay,
+                sleep=self.hold.sleep,
             )
             actual_cost = response.cost_usd
         finally:
@@ -95,6 +103,7 @@ class ProviderGuard:
         try:
             for attempt in range(1, self.retry.max_attempts + 1):
                 started = False
+                await self._wait_for_hold(context)
                 context.log.attempts += 1
                 count_api_call()
                 permit, timeout = await self._admit(tokens, context)
@@ -108,6 +117,7 @@ class ProviderGuard:
                                 started = True
                             yield item
                     self.breaker.record_success()
+                    self.hold.clear()
                     return
                 except TimeoutError as err:
                     error: ProviderError = ProviderTimeout("no answer within the timeout", provider=self.name)
@@ -117,16 +127,18 @@ class ProviderGuard:
                 finally:
                     permit.release()
                 self.breaker.record_failure(error)
-                wait = self.retry.delay(attempt, error)
+                self.hold.note(error)
+                wait = self.retry_delay(attempt, error)
                 out_of_time = asyncio.get_running_loop().time() + wait >= context.deadline
                 if started or not error.retryable or attempt == self.retry.max_attempts or out_of_time:
                     raise error
                 context.log.failures.append(failed_attempt(error, wait))
-                await asyncio.sleep(wait)
+                await self.hold.sleep(wait)
         finally:
             self._settle(reservations, actual_cost)
 
     async def _attempt(self, request: ModelRequest, tokens: int, context: CallContext) -> ModelResponse:
+        await self._wait_for_hold(context)
         count_api_call()
         permit, timeout = await self._admit(tokens, context)
         try:
@@ -138,11 +150,33 @@ class ProviderGuard:
             raise error from err
         except ProviderError as err:
             self.breaker.record_failure(err)
+            self.hold.note(err)
             raise
         finally:
             permit.release()
+        self.hold.clear()
         permit.settle(response.input_tokens + response.output_tokens)
         return response
+
+    def retry_delay(self, attempt: int, error: BaseException | None) -> float:
+        """The retry policy's wait, but never shorter than what the endpoint's hold has left."""
+        return max(self.retry.delay(attempt, error), self.hold.remaining())
+
+    async def _wait_for_hold(self, context: CallContext) -> None:
+        """Wait out the endpoint's Retry-After hold; a request whose deadline comes first fails
+        now with `RateLimited` (not the provider's failure: no call was made)."""
+        remaining = self.hold.remaining()
+        if remaining <= 0:
+            return
+        if asyncio.get_running_loop().time() + remaining >= context.deadline:
+            raise RateLimited(
+                f"held for {remaining:.3g} s more by the endpoint's Retry-After, "
+                "past this request's deadline",
+                provider=self.name,
+                retry_after=remaining,
+            )
+        context.waited_s += remaining
+        await self.hold.sleep(remaining)
 
     async def _admit(self, tokens: int, context: CallContext) -> tuple[Permit, float]:
         """A rate-limit permit and the attempt's timeout. A request whose deadline has passed

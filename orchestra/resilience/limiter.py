@@ -19,7 +19,7 @@ import asyncio
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from orchestra.errors import BadProviderRequest
@@ -28,23 +28,36 @@ _REGISTRY: dict[Any, RateLimiter] = {}
 _REGISTRY_LOCK = threading.Lock()
 
 
-def shared_limiter(key: Any, **limits: Any) -> RateLimiter:
-    """The process-wide limiter for `key`, created with `limits` on first use (or reconfigured)."""
+def shared_limiter(
+    key: Any,
+    *,
+    clock: Callable[[], float] | None = None,
+    sleep: Callable[[float], Awaitable[None]] | None = None,
+    **limits: Any,
+) -> RateLimiter:
+    """The process-wide limiter for `key`, created with `limits` on first use (or reconfigured).
+    `clock` and `sleep`, when given, replace its time source (tests pass a manual clock)."""
     with _REGISTRY_LOCK:
         limiter = _REGISTRY.get(key)
         if limiter is None:
             limiter = _REGISTRY[key] = RateLimiter(**limits)
         else:
             limiter.configure(**limits)
+        if clock is not None:
+            limiter._clock = clock
+        if sleep is not None:
+            limiter._sleep = sleep
         return limiter
 
 
 class Permit:
-    """An admitted call: holds a concurrency slot until released; records its actual tokens."""
+    """An admitted call: holds a concurrency slot until released; records its actual tokens.
+    `admitted_at` is its place in the window, in the limiter's clock."""
 
-    def __init__(self, limiter: RateLimiter, entry: list[float] | None) -> None:
+    def __init__(self, limiter: RateLimiter, entry: list[float] | None, admitted_at: float = 0.0) -> None:
         self._limiter = limiter
         self._entry = entry
+        self.admitted_at = admitted_at
         self.waited_s = 0.0
         self._released = False
 
@@ -74,9 +87,11 @@ class RateLimiter:
         per_seconds: float = 60.0,
         max_concurrent: int | None = None,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._lock = threading.Lock()
         self._clock = clock
+        self._sleep = sleep
         self._admissions: deque[float] = deque()
         self._token_log: deque[list[float]] = deque()
         self._last_reserved = 0.0
@@ -108,17 +123,17 @@ class RateLimiter:
         started = self._clock()
         await self._acquire_slot()
         try:
-            delay, entry = self._reserve(tokens)
+            delay, entry, admitted_at = self._reserve(tokens)
             if delay > 0:
-                await asyncio.sleep(delay)
+                await self._sleep(delay)
         except BaseException:
             self._release_slot()
             raise
-        permit = Permit(self, entry)
+        permit = Permit(self, entry, admitted_at)
         permit.waited_s = self._clock() - started
         return permit
 
-    def _reserve(self, tokens: int) -> tuple[float, list[float] | None]:
+    def _reserve(self, tokens: int) -> tuple[float, list[float] | None, float]:
         with self._lock:
             now = self._clock()
             window = self.per_seconds
@@ -138,7 +153,7 @@ class RateLimiter:
             if self.tokens is not None:
                 entry = [at, float(tokens)]
                 self._token_log.append(entry)
-            return at - now, entry
+            return at - now, entry, at
 
     def _earliest_for_tokens(self, at: float, tokens: int) -> float:
         """The earliest time >= at when the window's tokens plus `tokens` fit the limit."""

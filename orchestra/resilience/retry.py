@@ -11,6 +11,7 @@ No retry is started that could not finish before the request's deadline.
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -58,11 +59,14 @@ class RetryPolicy:
         *,
         deadline: float | None = None,
         log: AttemptLog | None = None,
+        delay: Callable[[int, BaseException | None], float] | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
     ) -> T:
         """Call `attempt` until it succeeds, fails for good, runs out of attempts or of time.
 
         The first attempt runs directly (no retry machinery on the happy path); tenacity takes
-        over from the first retryable failure.
+        over from the first retryable failure. `delay` replaces `self.delay` (the guard adds
+        its endpoint's hold), `sleep` replaces `asyncio.sleep` (an injected clock).
         """
         log = log if log is not None else AttemptLog()
         log.attempts += 1
@@ -72,13 +76,13 @@ class RetryPolicy:
             if not error.retryable or self.max_attempts == 1:
                 raise
             first_error = error
-        return await self._retry(attempt, first_error, deadline, log)
+        return await self._retry(attempt, first_error, deadline, log, delay or self.delay, sleep)
 
     def delay(self, attempt: int, error: BaseException | None) -> float:
         """Seconds to wait after failed attempt number `attempt`: the provider's Retry-After
         (capped), else exponential backoff with full jitter."""
         retry_after = getattr(error, "retry_after", None)
-        if retry_after is not None:
+        if retry_after is not None and math.isfinite(retry_after) and retry_after >= 0:
             return min(retry_after, self.max_retry_after_s)
         return random.uniform(0.0, min(self.max_delay_s, self.initial_delay_s * 2 ** (attempt - 1)))
 
@@ -88,6 +92,8 @@ class RetryPolicy:
         first_error: ProviderError,
         deadline: float | None,
         log: AttemptLog,
+        delay: Callable[[int, BaseException | None], float],
+        sleep: Callable[[float], Awaitable[None]] | None,
     ) -> T:
         replayed = False
 
@@ -101,7 +107,7 @@ class RetryPolicy:
         loop = asyncio.get_running_loop()
 
         def wait(state: RetryCallState) -> float:
-            return self.delay(state.attempt_number, state.outcome.exception() if state.outcome else None)
+            return delay(state.attempt_number, state.outcome.exception() if state.outcome else None)
 
         def before_sleep(state: RetryCallState) -> None:
             error = state.outcome.exception() if state.outcome else None
@@ -117,6 +123,7 @@ class RetryPolicy:
             retry=retry_if_exception(lambda e: isinstance(e, ProviderError) and e.retryable),
             before_sleep=before_sleep,
             reraise=True,
+            **({"sleep": sleep} if sleep is not None else {}),
         )
         async for state in retrying:
             with state:

@@ -18,14 +18,19 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from orchestra.config.loader import describe_validation_error, interpolate_env
+from orchestra.config.files import parse_yaml, read_text
+from orchestra.config.loader import (
+    EnvironmentSources,
+    describe_validation_error,
+    interpolate_env,
+    settings_from_dict,
+)
 from orchestra.errors import ConfigError
 
 
@@ -105,6 +110,8 @@ class SweepFile:
     config_path: Path
     config: dict[str, Any]
     """The base config file's content, environment variables interpolated."""
+    sources: EnvironmentSources = field(default_factory=dict)
+    """Which keys of `config` hold values from `${VAR}` (masked in error messages)."""
 
 
 def load_sweep(path: str | Path) -> tuple[SweepSpec, Path, str]:
@@ -114,30 +121,55 @@ def load_sweep(path: str | Path) -> tuple[SweepSpec, Path, str]:
 
 
 def read_sweep(path: str | Path) -> SweepFile:
-    """The sweep file at `path` and its base config, each read once."""
+    """The sweep file at `path` and its base config, each read once; every arm's config is
+    validated here, so that a mistake in the last arm stops the sweep before the first runs."""
     path = Path(path).resolve()
     if not path.is_file():
         raise ConfigError(f"sweep file {str(path)!r} does not exist")
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path)
+    spec_sources: EnvironmentSources = {}
+    raw = interpolate_env(parse_yaml(text, str(path)) or {}, sources=spec_sources)
     try:
-        raw = interpolate_env(yaml.safe_load(text) or {})
         spec = SweepSpec.model_validate(raw)
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from err
     except ValidationError as err:
-        raise ConfigError(f"{path}: " + describe_validation_error(err, SweepSpec)) from err
+        message = describe_validation_error(err, SweepSpec, sources=spec_sources)
+        raise ConfigError(f"{path}: {message}") from None
     config_path = (path.parent / spec.config).resolve()
     if not config_path.is_file():
         raise ConfigError(f"{path}: config {spec.config!r} does not exist ({config_path})")
-    config_text = config_path.read_text(encoding="utf-8")
-    try:
-        config = interpolate_env(yaml.safe_load(config_text) or {})
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{config_path}: not valid YAML: {err}") from err
+    config_text = read_text(config_path)
+    sources: EnvironmentSources = {}
+    config = interpolate_env(parse_yaml(config_text, str(config_path)) or {}, sources=sources)
     if not isinstance(config, dict):
         raise ConfigError(f"{config_path}: the top level must be a mapping of sections")
     identity = hashlib.sha256((text + config_text).encode()).hexdigest()[:16]
-    return SweepFile(spec, path.parent, identity, config_path, config)
+    sweep = SweepFile(spec, path.parent, identity, config_path, config, sources)
+    validate_arms(sweep, expand_arms(spec), origin=str(path))
+    return sweep
+
+
+def validate_arms(sweep: SweepFile, arms: list[Arm], *, origin: str = "sweep") -> None:
+    """Raise one `ConfigError` listing every arm whose config is invalid: unknown keys or
+    values, routing or consensus strategies that are not registered, replay models that
+    their dataset does not hold."""
+    from orchestra.config.checks import check_settings
+
+    problems: dict[str, list[str]] = {}
+    for arm in arms:
+        try:
+            settings = settings_from_dict(
+                apply_overrides(sweep.config, arm.overrides, arm.seed),
+                base_dir=sweep.config_path.parent,
+                origin="config",
+                sources=sweep.sources,
+            )
+            check_settings(settings)
+        except ConfigError as err:
+            problems.setdefault(err.message, []).append(arm.name)
+    if problems:
+        invalid = sum(len(names) for names in problems.values())
+        details = "; ".join(f"arm(s) {', '.join(names)}: {message}" for message, names in problems.items())
+        raise ConfigError(f"{origin}: {invalid} of {len(arms)} arm(s) are invalid, none was run: {details}")
 
 
 def expand_arms(spec: SweepSpec) -> list[Arm]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from orchestra.config.schema import ProviderSettings
 from orchestra.errors import AuthenticationFailed, OrchestraError
 from orchestra.providers.credentials import DEFAULT_KEY_VARIABLES, key_variables, resolve_api_key
+from orchestra.redact import SECRETS, redacted_output
 
 CHECK_TIMEOUT_S = 15.0
 
@@ -61,7 +62,7 @@ async def _check(orch, name: str) -> ConnectionStatus:
             name, kind, model, endpoint, key, False, f"no answer within {CHECK_TIMEOUT_S:g} s"
         )
     except OrchestraError as err:
-        detail = f"{type(err).__name__}: {err.message}"
+        detail = SECRETS.redact(f"{type(err).__name__}: {err.message}")
         if key == "none" and isinstance(err, AuthenticationFailed):  # the connector wants a key
             assert provider is not None
             key = "missing"
@@ -105,19 +106,20 @@ def render(statuses: list[ConnectionStatus]) -> str:
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
     lines.append("  ".join("-" * w for w in widths))
     lines += ["  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=True)) for row in rows]
-    return "\n".join(lines)
+    return SECRETS.redact("\n".join(lines))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="config.yaml")
     args = parser.parse_args(argv)
-    try:
-        statuses = asyncio.run(check_connections(args.config))
-    except OrchestraError as err:
-        print(f"orchestra check: {err}", file=sys.stderr)
-        return 2
-    print(render(statuses))
+    with redacted_output():
+        try:
+            statuses = asyncio.run(check_connections(args.config))
+        except OrchestraError as err:
+            print(f"orchestra check: {err}", file=sys.stderr)
+            return 2
+        print(render(statuses))
     return 0 if all(s.ok for s in statuses) else 1
 
 

@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from orchestra.config.files import read_yaml
 from orchestra.config.loader import describe_validation_error
 from orchestra.errors import ConfigError
 
@@ -43,6 +43,7 @@ class TrackingSettings(BaseModel):
     part_interval_s: float = Field(default=10.0, gt=0)
     max_queue: int = Field(default=100_000, ge=1)
     trace_writer: Literal["process", "thread"] = "process"
+    redact_patterns: bool = True  # mask unregistered keys by format (sk-..., AIza..., AKIA...)
     base_dir: Path = Field(default_factory=Path.cwd)
 
     def resolved(self) -> TrackingSettings:
@@ -105,10 +106,7 @@ def load_tracking_settings(
         path = Path(path).expanduser().resolve()
         if not path.is_file():
             raise ConfigError(f"tracking settings file {str(path)!r} does not exist")
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as err:
-            raise ConfigError(f"{path}: not valid YAML: {err}") from err
+        raw = read_yaml(path) or {}  # UTF-8 only, duplicate keys rejected
         base = path.parent
     raw = dict(raw)
     if os.environ.get("MLFLOW_TRACKING_URI"):
@@ -121,4 +119,4 @@ def load_tracking_settings(
     except ValidationError as err:
         raise ConfigError(
             f"{path or 'tracking settings'}: " + describe_validation_error(err, TrackingSettings)
-        ) from err
+        ) from None  # pydantic's message would print the values (a URI with its password)

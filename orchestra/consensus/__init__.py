@@ -3,6 +3,7 @@
 from orchestra.consensus.base import ConsensusOutcome, ConsensusStrategy
 from orchestra.consensus.confidence import ConfidenceConsensus
 from orchestra.consensus.embeddings import EmbeddingSpec
+from orchestra.consensus.execution import ExecutionConsensus, execution_check, rank_by_execution
 from orchestra.consensus.lexical import LexicalConsensus, MedoidConsensus
 from orchestra.consensus.manager import ConsensusManager
 from orchestra.consensus.similarity import SimilarityConsensus
@@ -14,9 +15,12 @@ __all__ = [
     "ConsensusOutcome",
     "ConsensusStrategy",
     "EmbeddingSpec",
+    "ExecutionConsensus",
     "LexicalConsensus",
     "MedoidConsensus",
     "SimilarityConsensus",
     "VotingConsensus",
+    "execution_check",
     "normalise_short_answer",
+    "rank_by_execution",
 ]

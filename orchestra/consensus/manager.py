@@ -1,6 +1,6 @@
 """Consensus strategies by name, chosen per task type from config, with threshold policies.
 
-Built in: `lexical` (TF-IDF medoid), `similarity` (embedding medoid), `voting`, `confidence`.
+Built in: `lexical` (TF-IDF medoid), `similarity` (embedding medoid), `voting`, `confidence`, `execution`.
 More come from code (`register_strategy`) or installed packages (entry-point group
 `orchestra.consensus_strategies`).
 
@@ -17,6 +17,7 @@ from orchestra.config.schema import ConsensusSettings
 from orchestra.consensus.base import OUTCOME_KEY, ConsensusOutcome, ConsensusStrategy
 from orchestra.consensus.confidence import ConfidenceConsensus
 from orchestra.consensus.embeddings import EmbeddingSpec
+from orchestra.consensus.execution import ExecutionConsensus
 from orchestra.consensus.lexical import LexicalConsensus
 from orchestra.consensus.similarity import SimilarityConsensus
 from orchestra.consensus.voting import VotingConsensus
@@ -134,6 +135,7 @@ def _builtins(
         "similarity": similarity,
         "voting": voting,
         "confidence": confidence,
+        "execution": ExecutionConsensus.from_settings(settings),
     }
 
 

@@ -20,9 +20,9 @@ Each run gets a fresh process started from a clean environment (no API keys, no 
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import contextlib
-import json
 import os
 import secrets
 import shutil
@@ -341,7 +341,7 @@ def _prepare(hostdir: Path, spec: dict) -> Path:
     if spec["uid"] is not None and not spec["isolate"]:
         hostdir.chmod(0o711)
         os.chown(workdir, spec["uid"], spec["uid"])
-    (hostdir / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
+    (hostdir / "spec.py").write_text(repr(spec), encoding="utf-8")
     return workdir
 
 
@@ -352,8 +352,8 @@ def _read_status(fd: int) -> dict:
         while chunk := os.read(fd, 65536):
             chunks.append(chunk)
     try:
-        status = json.loads(b"".join(chunks) or b"{}")
-    except ValueError:
+        status = ast.literal_eval(b"".join(chunks).decode() or "{}")
+    except (ValueError, SyntaxError, UnicodeDecodeError):
         return {}
     return status if isinstance(status, dict) else {}
 

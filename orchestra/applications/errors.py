@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from orchestra.errors import ConsensusError, InvalidRequest
+from orchestra.consensus.structured import StructuredOutputError
+from orchestra.errors import InvalidRequest
 
 
 class UnknownAnalysisType(InvalidRequest):
@@ -16,11 +17,4 @@ class UnknownAnalysisType(InvalidRequest):
         self.allowed = list(allowed)
 
 
-class StructuredOutputError(ConsensusError):
-    """No provider's answer could be read as the structured result asked for; `errors` says why,
-    per provider."""
-
-    def __init__(self, what: str, errors: dict[str, str], *, request_id: str | None = None) -> None:
-        detail = "; ".join(f"{provider}: {error}" for provider, error in errors.items())
-        super().__init__(f"no valid {what} in any answer ({detail})", request_id=request_id)
-        self.errors = dict(errors)
+__all__ = ["StructuredOutputError", "UnknownAnalysisType"]

@@ -7,6 +7,7 @@ from orchestra.consensus.execution import ExecutionConsensus, execution_check, r
 from orchestra.consensus.lexical import LexicalConsensus, MedoidConsensus
 from orchestra.consensus.manager import ConsensusManager
 from orchestra.consensus.similarity import SimilarityConsensus
+from orchestra.consensus.structured import StructuredConsensus, structured_output
 from orchestra.consensus.voting import VotingConsensus, normalise_short_answer
 
 __all__ = [
@@ -19,8 +20,10 @@ __all__ = [
     "LexicalConsensus",
     "MedoidConsensus",
     "SimilarityConsensus",
+    "StructuredConsensus",
     "VotingConsensus",
     "execution_check",
     "normalise_short_answer",
     "rank_by_execution",
+    "structured_output",
 ]

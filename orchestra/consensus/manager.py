@@ -1,6 +1,7 @@
 """Consensus strategies by name, chosen per task type from config, with threshold policies.
 
-Built in: `lexical` (TF-IDF medoid), `similarity` (embedding medoid), `voting`, `confidence`, `execution`.
+Built in: `lexical` (TF-IDF medoid), `similarity` (embedding medoid), `voting`, `confidence`,
+`execution`, `structured`.
 More come from code (`register_strategy`) or installed packages (entry-point group
 `orchestra.consensus_strategies`).
 
@@ -20,6 +21,7 @@ from orchestra.consensus.embeddings import EmbeddingSpec
 from orchestra.consensus.execution import ExecutionConsensus
 from orchestra.consensus.lexical import LexicalConsensus
 from orchestra.consensus.similarity import SimilarityConsensus
+from orchestra.consensus.structured import StructuredConsensus
 from orchestra.consensus.voting import VotingConsensus
 from orchestra.errors import ConfigError
 from orchestra.plugins import GROUPS, PluginError, discover
@@ -136,6 +138,7 @@ def _builtins(
         "voting": voting,
         "confidence": confidence,
         "execution": ExecutionConsensus.from_settings(settings),
+        "structured": StructuredConsensus(confidence_threshold=settings.confidence_threshold),
     }
 
 

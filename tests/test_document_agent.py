@@ -233,3 +233,21 @@ def test_split_text_respects_the_limit_and_keeps_every_word():
     assert all(len(chunk) <= 120 for chunk in chunks)
     assert " ".join(" ".join(chunks).split()) == " ".join(LONG.split())
     assert split_text("x" * 250, 100) == ["x" * 100, "x" * 100, "x" * 50]
+
+
+async def test_structured_consensus_reads_fenced_json_and_needs_a_schema():
+    from orchestra import ModelResponse
+    from orchestra.consensus import StructuredConsensus, structured_output
+    from orchestra.consensus.structured import parse_structured
+    from orchestra.errors import ConsensusError
+
+    assert parse_structured('Sure:\n```json\n{"label": "neutral", "score": 0}\n```', Sentiment)[
+        0
+    ] == Sentiment(label="neutral", score=0.0)
+    assert "score" in parse_structured('{"label": "neutral"}', Sentiment)[1]
+    answers = [ModelResponse(content='{"label": "neutral", "score": 0.1}', provider="p", model_name="m")]
+    with pytest.raises(ConsensusError, match="schema"):
+        await StructuredConsensus().find_consensus(answers, {})
+    with structured_output(Sentiment):
+        chosen = await StructuredConsensus().find_consensus(answers, {})
+    assert chosen.content == '{"label":"neutral","score":0.1}' and chosen.confidence_score == 1.0

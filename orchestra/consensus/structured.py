@@ -35,8 +35,6 @@ from orchestra.consensus.lexical import tfidf_similarity
 from orchestra.errors import ConsensusError
 from orchestra.types import ModelResponse
 
-StructuredResult = BaseModel
-
 
 class StructuredOutputError(ConsensusError):
     """No provider's answer could be read as the structured result asked for; `errors` says why,
@@ -60,14 +58,12 @@ def agreement_matrix(results: list[BaseModel]) -> np.ndarray:
     return tfidf_similarity([text(r) for r in results])
 
 
-CURRENT_SCHEMA: ContextVar[type[StructuredResult] | None] = ContextVar(
-    "orchestra_structured_schema", default=None
-)
+CURRENT_SCHEMA: ContextVar[type[BaseModel] | None] = ContextVar("orchestra_structured_schema", default=None)
 _JSON_BLOCK = re.compile(r"```(?:json)?\s*\n(.*?)```", re.DOTALL)
 
 
 @contextlib.contextmanager
-def structured_output(schema: type[StructuredResult]) -> Iterator[type[StructuredResult]]:
+def structured_output(schema: type[BaseModel]) -> Iterator[type[BaseModel]]:
     """Within this block, structured consensus reads answers as `schema`."""
     token = CURRENT_SCHEMA.set(schema)
     try:
@@ -76,7 +72,7 @@ def structured_output(schema: type[StructuredResult]) -> Iterator[type[Structure
         CURRENT_SCHEMA.reset(token)
 
 
-def parse_structured(text: str, schema: type[StructuredResult]) -> tuple[StructuredResult | None, str | None]:
+def parse_structured(text: str, schema: type[BaseModel]) -> tuple[BaseModel | None, str | None]:
     """(`schema` instance, None), or (None, why the text is not one)."""
     block = _JSON_BLOCK.search(text)
     start, end = text.find("{"), text.rfind("}")
@@ -101,7 +97,7 @@ class StructuredConsensus(ConsensusStrategy):
     def __init__(self, *, confidence_threshold: float = 0.5) -> None:
         self.confidence_threshold = confidence_threshold
 
-    def schema_for(self, task_context: dict[str, Any]) -> type[StructuredResult]:
+    def schema_for(self, task_context: dict[str, Any]) -> type[BaseModel]:
         schema = task_context.get("schema") or CURRENT_SCHEMA.get()
         if schema is None:
             raise ConsensusError("structured consensus needs a schema: use `with structured_output(Model):`")

@@ -27,7 +27,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from orchestra.applications.documents.chunking import split_text
 from orchestra.applications.documents.models import (
@@ -88,8 +88,6 @@ MERGE_SUMMARIES = (
 
 class AnalysisResult(BaseModel):
     """One analysis of one document: the merged result, and the metadata of every request."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
 
     analysis_type: str
     result: StructuredResult

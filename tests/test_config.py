@@ -118,7 +118,7 @@ def test_unknown_strategy_names_the_available_ones(tracking):
         Orchestra({"routing": {"default_strategy": "magic"}}, tracking=tracking)
     with pytest.raises(
         ConfigError,
-        match=r"default_strategy is 'telepathy'; available strategies: confidence, lexical, similarity, vot",
+        match=r"default_strategy is 'telepathy'; available strategies: confidence, execution, lexical, simil",
     ):
         Orchestra({"consensus": {"default_strategy": "telepathy"}}, tracking=tracking)
 

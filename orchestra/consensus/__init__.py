@@ -3,9 +3,11 @@
 from orchestra.consensus.base import ConsensusOutcome, ConsensusStrategy
 from orchestra.consensus.confidence import ConfidenceConsensus
 from orchestra.consensus.embeddings import EmbeddingSpec
+from orchestra.consensus.execution import ExecutionConsensus, execution_check, rank_by_execution
 from orchestra.consensus.lexical import LexicalConsensus, MedoidConsensus
 from orchestra.consensus.manager import ConsensusManager
 from orchestra.consensus.similarity import SimilarityConsensus
+from orchestra.consensus.structured import StructuredConsensus, structured_output
 from orchestra.consensus.voting import VotingConsensus, normalise_short_answer
 
 __all__ = [
@@ -14,9 +16,14 @@ __all__ = [
     "ConsensusOutcome",
     "ConsensusStrategy",
     "EmbeddingSpec",
+    "ExecutionConsensus",
     "LexicalConsensus",
     "MedoidConsensus",
     "SimilarityConsensus",
+    "StructuredConsensus",
     "VotingConsensus",
+    "execution_check",
     "normalise_short_answer",
+    "rank_by_execution",
+    "structured_output",
 ]

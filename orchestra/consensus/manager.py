@@ -1,6 +1,7 @@
 """Consensus strategies by name, chosen per task type from config, with threshold policies.
 
-Built in: `lexical` (TF-IDF medoid), `similarity` (embedding medoid), `voting`, `confidence`.
+Built in: `lexical` (TF-IDF medoid), `similarity` (embedding medoid), `voting`, `confidence`,
+`execution`, `structured`.
 More come from code (`register_strategy`) or installed packages (entry-point group
 `orchestra.consensus_strategies`).
 
@@ -17,8 +18,10 @@ from orchestra.config.schema import ConsensusSettings
 from orchestra.consensus.base import OUTCOME_KEY, ConsensusOutcome, ConsensusStrategy
 from orchestra.consensus.confidence import ConfidenceConsensus
 from orchestra.consensus.embeddings import EmbeddingSpec
+from orchestra.consensus.execution import ExecutionConsensus
 from orchestra.consensus.lexical import LexicalConsensus
 from orchestra.consensus.similarity import SimilarityConsensus
+from orchestra.consensus.structured import StructuredConsensus
 from orchestra.consensus.voting import VotingConsensus
 from orchestra.errors import ConfigError
 from orchestra.plugins import GROUPS, PluginError, discover
@@ -134,6 +137,8 @@ def _builtins(
         "similarity": similarity,
         "voting": voting,
         "confidence": confidence,
+        "execution": ExecutionConsensus.from_settings(settings),
+        "structured": StructuredConsensus(confidence_threshold=settings.confidence_threshold),
     }
 
 

@@ -65,6 +65,22 @@ class ArmResult:
     qualities: tuple[float, ...] = ()
     """Each prompt's win score, in prompt order (NaN when the request failed or has no label)."""
 
+    def _repr_html_(self) -> str:
+        from orchestra.display import table_html
+
+        row = {
+            "configuration": self.arm.name,
+            "win rate %": self.win_rate.percent,
+            "95% CI": f"[{self.win_rate.low:.2f}, {self.win_rate.high:.2f}]",
+            "cost/request $": self.cost_per_request,
+            "sim. latency s": self.latency_ms / 1000,
+            "calls/request": self.calls_per_request,
+            "answered by": {p: f"{s:.0%}" for p, s in self.answered_share.items()},
+            "errors": self.errors,
+            "MLflow run": self.run_id,
+        }
+        return table_html([row], caption=self.arm.description)
+
 
 def demo_arms(settings: Settings, prices: PriceTable) -> list[DemoArm]:
     """Always GPT-4; the cheapest model; three strong providers + consensus; complexity-routed."""

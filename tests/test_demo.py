@@ -156,6 +156,7 @@ def test_each_configuration_is_compared_to_the_control_pair_by_prompt(demo, tabl
     assert cheapest.p_adjusted >= cheapest.p_value  # Holm over the three comparisons
     text = render(list(results.values()))
     assert "(control)" in text and cheapest.verdict in text
+    assert "<td>always-gpt-4</td>" in results["always-gpt-4"]._repr_html_()  # in Jupyter
 
 
 def test_the_packaged_demo_config_matches_the_repository_one(tmp_path, monkeypatch):

@@ -145,3 +145,13 @@ def test_lookups_are_cached():
     table = PriceTable.default()
     assert table.lookup("gpt-4o") is table.lookup("gpt-4o")
     assert table.lookup("gpt-4o", on=date(2025, 1, 1)) is not table.lookup("gpt-4o")
+
+
+def test_an_unquoted_yaml_date_survives_a_sweeps_config_copy():
+    from orchestra.config.loader import settings_from_dict
+    from orchestra.sweeps.spec import apply_overrides
+
+    raw = yaml.safe_load("datasets: {alpacaeval: {path: x.parquet, recorded_on: 2024-01-09}}")
+    copied = apply_overrides(raw, {"framework.name": "arm"}, seed=1)
+    settings = settings_from_dict(copied, base_dir=ROOT)
+    assert settings.datasets["alpacaeval"].recorded_on == date(2024, 1, 9)

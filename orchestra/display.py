@@ -19,16 +19,15 @@ if TYPE_CHECKING:
 
 
 def table_html(rows: Iterable[Mapping[str, Any]], caption: str | None = None) -> str:
-    """One HTML table: a column per key (in first-seen order), a row per mapping."""
+    """One HTML table (pandas' `to_html`, escaped): a column per key in first-seen order, a row
+    per mapping; secrets in any cell are masked."""
+    import pandas as pd
+
     rows = list(rows)
     columns = list(dict.fromkeys(key for row in rows for key in row))
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(_text(row.get(c)))}</td>" for c in columns) + "</tr>"
-        for row in rows
-    )
-    title = f"<caption style='text-align:left'><b>{html.escape(caption)}</b></caption>" if caption else ""
-    return SECRETS.redact(f"<table>{title}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+    frame = pd.DataFrame([[_text(row.get(c)) for c in columns] for row in rows], columns=columns)
+    title = f"<p><b>{html.escape(caption)}</b></p>" if caption else ""
+    return SECRETS.redact(title + frame.to_html(index=False, border=0))
 
 
 def fields_html(values: Mapping[str, Any] | Any, caption: str | None = None) -> str:

@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 export MLFLOW_DISABLE_TELEMETRY ?= true
 
-.PHONY: setup demo test lint services ui clean
+.PHONY: setup demo test lint services ui clean package-test
 
 setup: $(STAMP)
 
@@ -24,6 +24,12 @@ demo: setup
 test: setup lint services
 	$(BIN)/python -m pytest tests
 	$(BIN)/python -m pytest --nbmake notebooks
+	$(MAKE) package-test
+
+# Build the wheel and sdist, twine-check them, install the wheel in a fresh venv outside the
+# repository and run `orchestra --help`, `check` and a short offline demo from there.
+package-test: setup
+	PYTHON=$(BIN)/python scripts/package-test.sh
 
 services:
 	scripts/install-test-services.sh

@@ -1,6 +1,6 @@
 """The `orchestra` command.
 
-orchestra demo            # offline: replay recorded outputs under several configurations
+orchestra demo            # offline: replay recorded outputs under several configurations (--data PATH)
 orchestra sweep FILE      # run or resume a sweep of configurations (--dry-run to plan)
 orchestra check           # validate each provider's key and endpoint
 orchestra improve         # learn a router from logged calls, write back an improved config
@@ -32,7 +32,8 @@ def _main(argv: list[str] | None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser("demo", help="replay recorded model outputs under several configurations")
-    demo.add_argument("--config", default="config.yaml")
+    demo.add_argument("--config", default=None, help="default: ./config.yaml, else the packaged demo config")
+    demo.add_argument("--data", default=None, help="the recorded table to replay (e.g. responses.parquet)")
     demo.add_argument("--limit", type=int, default=None, help="only the first N prompts")
     demo.add_argument("--concurrency", type=int, default=64)
 
@@ -68,7 +69,7 @@ def _main(argv: list[str] | None) -> int:
         if args.command == "demo":
             from orchestra.demo import main as demo_main
 
-            return demo_main(args.config, limit=args.limit, concurrency=args.concurrency)
+            return demo_main(args.config, limit=args.limit, concurrency=args.concurrency, data=args.data)
         if args.command == "sweep":
             from orchestra.sweeps.runner import main as sweep_main
 

@@ -508,6 +508,12 @@ class Orchestra(Observability):
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    def _repr_html_(self) -> str:
+        """In Jupyter: providers with their prices, routing rules, consensus and tracking as tables."""
+        from orchestra.display import orchestra_html
+
+        return orchestra_html(self)
+
 
 AIOrchestrationFramework = Orchestra
 """The seed's name for `Orchestra`."""

@@ -136,3 +136,50 @@ def test_render_has_a_row_per_configuration(demo):
     for name in results:
         assert name in text
     assert "19.35%" in text
+
+
+def test_each_configuration_is_compared_to_the_control_pair_by_prompt(demo, table):
+    from scipy import stats
+
+    from orchestra.demo import compare_to_control
+
+    results, _ = demo
+    comparisons = compare_to_control(list(results.values()))
+    assert set(comparisons) == {"cheapest (mistral-7b)", "consensus-3-strong", "complexity-routed"}
+    gpt4 = table["quality_gpt4"].to_numpy() * 100
+    mistral = table["quality_Mistral-7B-Instruct-v0.2"].to_numpy() * 100
+    cheapest = comparisons["cheapest (mistral-7b)"]
+    # demo's prompt order is the dataset's, the table's is the pivot's: compare order-free numbers
+    assert cheapest.effect == pytest.approx((mistral - gpt4).mean(), abs=1e-9)
+    direct = stats.ttest_rel(mistral, gpt4)
+    assert cheapest.p_value == pytest.approx(direct.pvalue, rel=1e-9)
+    assert cheapest.p_adjusted >= cheapest.p_value  # Holm over the three comparisons
+    text = render(list(results.values()))
+    assert "(control)" in text and cheapest.verdict in text
+    assert "<td>always-gpt-4</td>" in results["always-gpt-4"]._repr_html_()  # in Jupyter
+
+
+def test_the_packaged_demo_config_matches_the_repository_one(tmp_path, monkeypatch):
+    from orchestra.config.loader import load_settings
+    from orchestra.demo import demo_settings
+
+    monkeypatch.chdir(tmp_path)  # no config.yaml here: the packaged one is used
+    packaged = demo_settings(data=ALPACA)
+    repository = load_settings(ROOT / "config.yaml")
+    for section in ("models", "routing", "consensus", "framework", "performance", "improvement"):
+        assert getattr(packaged, section) == getattr(repository, section), section
+    assert packaged.datasets["alpacaeval"].path == str(ALPACA.resolve())
+    assert packaged.datasets["alpacaeval"].model_copy(update={"path": "x"}) == repository.datasets[
+        "alpacaeval"
+    ].model_copy(update={"path": "x"})
+
+
+def test_a_missing_recorded_table_asks_for_data(tmp_path, monkeypatch):
+    from orchestra.demo import demo_settings
+    from orchestra.errors import ConfigError
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match="pass --data PATH"):
+        demo_settings()
+    with pytest.raises(ConfigError, match="does not exist"):
+        demo_settings(data=tmp_path / "nothing.parquet")

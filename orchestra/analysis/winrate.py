@@ -28,6 +28,12 @@ class WinRate:
     def __str__(self) -> str:
         return f"{self.percent:5.2f}% [{self.low:5.2f}, {self.high:5.2f}]"
 
+    def _repr_html_(self) -> str:
+        from orchestra.display import table_html
+
+        row = {"win rate %": self.percent, "95% CI low": self.low, "95% CI high": self.high, "n": self.n}
+        return table_html([row])
+
 
 def win_rate(scores: Iterable[float | None], alpha: float = 0.05) -> WinRate:
     """Mean win score x 100 with a t-interval; missing labels (None/NaN) are dropped.
@@ -66,6 +72,26 @@ class LengthControlledWinRate:
             f"length-controlled {self.percent:5.2f}% [{self.low:5.2f}, {self.high:5.2f}] "
             f"(raw {self.raw}; length effect {self.length_coefficient:+.3f}, p={self.length_p_value:.2g})"
         )
+
+    def _repr_html_(self) -> str:
+        from orchestra.display import table_html
+
+        rows = [
+            {
+                "win rate": "raw",
+                "%": self.raw.percent,
+                "95% CI low": self.raw.low,
+                "95% CI high": self.raw.high,
+            },
+            {
+                "win rate": "length-controlled",
+                "%": self.percent,
+                "95% CI low": self.low,
+                "95% CI high": self.high,
+            },
+        ]
+        note = f"<p>length effect {self.length_coefficient:+.3f}, p={self.length_p_value:.2g}</p>"
+        return table_html(rows) + note
 
 
 def length_controlled_win_rate(

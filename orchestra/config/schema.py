@@ -6,6 +6,7 @@ Unknown keys are rejected so that a typo is an error, not a silently ignored set
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -126,6 +127,9 @@ class DatasetSettings(_Section):
     quality_offset: float = 0.0
     quality_scale: float = 1.0
     group_column: str | None = None
+    recorded_on: date | None = None
+    """When the outputs were recorded: replays are priced at the catalogue's list price of that day
+    (None: today's price)."""
 
 
 class RoutingRule(_Section):

@@ -39,9 +39,11 @@ class BuildContext:
         return self.datasets[name]
 
     def price(self, provider: ProviderSettings, model: str) -> Price | None:
+        """The provider's own price, else the table's: a replay's on the day its data was recorded."""
         if provider.price is not None:
             return Price(model=model, **provider.price.model_dump(), source="config")
-        return self.prices.lookup(model)
+        dataset = self.settings.datasets.get(provider.dataset) if provider.dataset else None
+        return self.prices.lookup(model, on=dataset.recorded_on if dataset else None)
 
 
 ConnectorFactory = Callable[[str, ProviderSettings, BuildContext], BaseModelConnector]

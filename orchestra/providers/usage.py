@@ -32,6 +32,7 @@ class Usage:
             self.output_tokens,
             cached_input_tokens=self.cached_input_tokens,
             cache_write_tokens=self.cache_write_tokens,
+            reasoning_tokens=self.reasoning_tokens,
         )
 
     def as_dict(self) -> dict[str, int]:

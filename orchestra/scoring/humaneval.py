@@ -190,16 +190,23 @@ async def check_completions(
     timeout: float = 3.0,
     sandbox: Sandbox | None = None,
     concurrency: int | None = None,
+    progress: bool = False,
 ) -> list[Verdict]:
-    """`check_completion` for many (problem, completion) pairs, `concurrency` at a time, in order."""
+    """`check_completion` for many (problem, completion) pairs, `concurrency` at a time, in order;
+    `progress` shows a tqdm bar (a widget in Jupyter)."""
+    from tqdm.auto import tqdm
+
     sandbox = sandbox or Sandbox()
     gate = asyncio.Semaphore(concurrency or os.cpu_count() or 1)
 
-    async def one(problem: Mapping[str, str], completion: str) -> Verdict:
+    async def one(problem: Mapping[str, str], completion: str, bar: tqdm) -> Verdict:
         async with gate:
-            return await check_completion(problem, completion, timeout=timeout, sandbox=sandbox)
+            verdict = await check_completion(problem, completion, timeout=timeout, sandbox=sandbox)
+        bar.update(1)
+        return verdict
 
-    return list(await asyncio.gather(*(one(problem, completion) for problem, completion in pairs)))
+    with tqdm(total=len(pairs), desc="checking completions", disable=not progress) as bar:
+        return list(await asyncio.gather(*(one(problem, completion, bar) for problem, completion in pairs)))
 
 
 def code_passes_tests(

@@ -69,6 +69,11 @@ class OutcomeSummary:
     def answered(self) -> int:
         return self.requests - self.errors
 
+    def _repr_html_(self) -> str:
+        from orchestra.display import fields_html
+
+        return fields_html(self, caption="Outcomes")
+
 
 def summarize_outcomes(outcomes: Sequence[Outcome]) -> OutcomeSummary:
     """Requests, errors, mean cost, latency and calls per answered request, who answered, win rate."""

@@ -12,6 +12,7 @@ and the cost-quality plot are printed and logged as artifacts of the parent run.
 from __future__ import annotations
 
 import asyncio
+import html
 import math
 import sys
 import tempfile
@@ -52,6 +53,17 @@ class SweepSummary:
     table: pl.DataFrame
     skipped: list[str] = field(default_factory=list)
     plans: list[ArmPlan] = field(default_factory=list)
+
+    def _repr_html_(self) -> str:
+        """In Jupyter: the sweep's table (the plan, after a dry run) and what was skipped."""
+        kind = "plan" if self.plans else f"parent run {self.parent_run_id}"
+        head = f"<p><b>Sweep {html.escape(self.name)}</b> ({kind})</p>"
+        skipped = (
+            f"<p>Skipped, already complete: {html.escape(', '.join(self.skipped))}</p>"
+            if self.skipped
+            else ""
+        )
+        return head + self.table._repr_html_() + skipped
 
 
 def run_sweep(

@@ -194,7 +194,7 @@ def expand_arms(spec: SweepSpec) -> list[Arm]:
 
 def apply_overrides(config: dict[str, Any], overrides: dict[str, Any], seed: int) -> dict[str, Any]:
     """A deep copy of `config` with each dotted key set (e.g. routing.default_strategy)."""
-    result = json.loads(json.dumps(config))
+    result = json.loads(json.dumps(config, default=str))  # YAML dates (recorded_on) as ISO text
     result.setdefault("framework", {})["seed"] = seed
     for dotted, value in overrides.items():
         node = result

@@ -30,6 +30,9 @@ class ConnectionStatus:
     ok: bool
     detail: str
     latency_ms: float | None = None
+    price: str | None = None
+    """Where the provider's price comes from; "unknown" when it has none, None when the connector
+    does not price through a price table (a scripted one, say)."""
 
 
 async def check_connections(config: str) -> list[ConnectionStatus]:
@@ -45,6 +48,18 @@ async def check_connections(config: str) -> list[ConnectionStatus]:
 
 
 async def _check(orch, name: str) -> ConnectionStatus:
+    status = await _check_connection(orch, name)
+    status.price = _price_source(orch.model_registry.get(name))
+    return status
+
+
+def _price_source(connector) -> str | None:
+    if not hasattr(connector, "price"):
+        return None
+    return "unknown" if connector.price is None else connector.price.source or "table"
+
+
+async def _check_connection(orch, name: str) -> ConnectionStatus:
     """Whether a key is needed is the connector's to say: one without its key raises
     `AuthenticationFailed` from `validate_connection` before any network call."""
     provider = orch.settings.models.get(name)
@@ -106,7 +121,19 @@ def render(statuses: list[ConnectionStatus]) -> str:
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
     lines.append("  ".join("-" * w for w in widths))
     lines += ["  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=True)) for row in rows]
+    lines += price_warnings(statuses)
     return SECRETS.redact("\n".join(lines))
+
+
+def price_warnings(statuses: list[ConnectionStatus]) -> list[str]:
+    """One line per provider whose model has no known price (its calls would be logged at $0
+    and no budget could stop them)."""
+    return [
+        f"warning: models.{s.provider} ({s.model}) has no known price: its calls are logged at $0 "
+        f"and budgets cannot limit them; set models.{s.provider}.price or pricing.overrides"
+        for s in statuses
+        if s.price == "unknown"
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:

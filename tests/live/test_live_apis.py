@@ -13,10 +13,10 @@ from orchestra import Orchestra, TrackingSettings
 
 pytestmark = pytest.mark.live
 
-CASES = {
-    "openai": ("OPENAI_API_KEY", "gpt-4o-mini"),
-    "anthropic": ("ANTHROPIC_API_KEY", "claude-3-5-haiku-20241022"),
-    "google": ("GOOGLE_API_KEY", "gemini-1.5-flash"),
+CASES = {  # the models of config.live.yaml
+    "openai": ("OPENAI_API_KEY", "gpt-6-luna"),
+    "anthropic": ("ANTHROPIC_API_KEY", "claude-haiku-5-5"),
+    "google": ("GOOGLE_API_KEY", "gemini-3.8-flash"),
 }
 
 

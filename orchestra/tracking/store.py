@@ -45,15 +45,17 @@ class MlflowStore:
         uri = settings.tracking_uri
         register_uri_secret(uri)
         if uri.startswith(("http://", "https://")):
-            # MLflow retries HTTP calls for minutes by default; the journal is our retry.
-            os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+            # MLflow retries HTTP calls for minutes by default; the journal is our retry (with
+            # backoff), so a call that fails once more is left for the next pass.
+            os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+            os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
             os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
         self._experiment_id: str | None = None
         try:
             probe(uri)
-            self.client = MlflowClient(uri)
-            self._tracing = TracingClient(uri)
-            with _schema_lock(settings):
+            with _schema_lock(settings):  # MLflow creates a new store's tables on first use
+                self.client = MlflowClient(uri)
+                self._tracing = TracingClient(uri)
                 self._create_schema()
         except Exception as err:  # MLflow and drivers raise many types when a store is unreachable
             raise TrackingStoreError(f"cannot open tracking store {masked_uri(uri)}: {_masked(err)}") from err

@@ -62,16 +62,16 @@ class TraceProcess:
         self._connection = Connection(parent_end.detach())
         self._connection.send(("settings", self._settings.model_dump_json()))
 
-    def write(self, batch: list[TraceItem]) -> TraceResult:
+    def write(self, batch: list[TraceItem], force: bool = False) -> TraceResult:
         """Have the child write `batch` and wait for its answer (an error result if it died)."""
         if self._fallback is not None:
-            return self._fallback.write(batch)
+            return self._fallback.write(batch, force)
         if not self.alive and not self._restart():
             assert self._fallback is not None
-            return self._fallback.write(batch)
+            return self._fallback.write(batch, force)
         assert self._connection is not None and self._process is not None
         try:
-            self._connection.send(("batch", batch))
+            self._connection.send(("batch", batch, force))
             while not self._connection.poll(_POLL_S):
                 if self._process.poll() is not None:
                     raise EOFError
@@ -128,7 +128,7 @@ def _serve(connection: Connection) -> None:
             return  # the parent is gone
         if message[0] == "stop":
             return
-        result = sink.write(message[1])
+        result = sink.write(message[1], message[2])
         try:
             connection.send(("done", result))
         except OSError:

@@ -37,12 +37,15 @@ class StoreOpener:
         self._failed_at = 0.0
         self._lock = threading.Lock()
 
-    def get(self) -> MlflowStore | None:
+    def get(self, *, force: bool = False) -> MlflowStore | None:
+        """The store; None while it cannot be opened. `force` (a flush) tries at once, else a
+        failed open is retried at most every 2 s."""
         if self._store is not None:
             return self._store
         with self._lock:
             if self._store is None:
-                if self._failed_at and time.monotonic() - self._failed_at < RETRY_STORE_AFTER_S:
+                recently = self._failed_at and time.monotonic() - self._failed_at < RETRY_STORE_AFTER_S
+                if recently and not force:
                     return None
                 try:
                     if self.settings.tracking_uri.startswith(("http://", "https://")):
@@ -78,9 +81,10 @@ class TraceSink:
     def _remember(self, what: str, err: Exception) -> None:
         self._last_error = _safe(f"{what}: {describe(err)}")
 
-    def write(self, batch: list[TraceItem]) -> TraceResult:
+    def write(self, batch: list[TraceItem], force: bool = False) -> TraceResult:
+        """Write `batch`; `force` (a flush) opens a store that failed recently at once."""
         result = TraceResult()
-        store = self.store.get()
+        store = self.store.get(force=force)
         if store is None:
             result.error = self._last_error or "the tracking store is unavailable"
             return result

@@ -322,7 +322,7 @@ class TrackingWriter:
                 return
 
     def _rows_pass(self, force: bool) -> bool:
-        store = self._opener.get()
+        store = self._opener.get(force=force)
         if store is None:
             for journal in self._active():
                 self._rows.abandon_creations(journal)
@@ -345,16 +345,15 @@ class TrackingWriter:
             try:
                 upto = journal.last_seq()
                 while batch := journal.pending_traces(self.settings.batch_size, upto):
-                    if not self._send_traces(journal, batch):
+                    if not self._send_traces(journal, batch, force):
                         return False
             except JournalClosed:
                 continue
         return True
 
-    def _send_traces(self, journal: Journal, batch: list[tuple[int, str, str, bytes]]) -> bool:
-        result: TraceResult = self._trace_backend.write(
-            [(seq, run_id, payload) for seq, _, run_id, payload in batch]
-        )
+    def _send_traces(self, journal: Journal, batch: list[tuple[int, str, str, bytes]], force: bool) -> bool:
+        items = [(seq, run_id, payload) for seq, _, run_id, payload in batch]
+        result: TraceResult = self._trace_backend.write(items, force)
         entries = {seq: (run_key, payload) for seq, run_key, _, payload in batch}
         refused = []
         for seq, reason in result.refused:

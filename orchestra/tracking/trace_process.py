@@ -25,8 +25,10 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from orchestra.logs import get_logger
+from orchestra.redact import SECRETS, RedactingFilter
 from orchestra.tracking.settings import TrackingSettings
 from orchestra.tracking.trace_sink import TraceItem, TraceResult, TraceSink
+from orchestra.tracking.uris import register_uri_secret
 
 logger = get_logger("orchestra.tracking")
 
@@ -120,7 +122,10 @@ def _serve(connection: Connection) -> None:
     kind, settings_json = connection.recv()
     if kind != "settings":
         return
-    sink = TraceSink(TrackingSettings.model_validate_json(settings_json))
+    settings = TrackingSettings.model_validate_json(settings_json)
+    register_uri_secret(settings.tracking_uri)
+    SECRETS.register_environment()
+    sink = TraceSink(settings)
     while True:
         try:
             message: Any = connection.recv()
@@ -143,6 +148,8 @@ def main() -> None:
     with contextlib.suppress(OSError):
         os.nice(10)  # background work: requests and the user's own processes come first
     logging.basicConfig(level=logging.WARNING)
+    for handler in logging.getLogger().handlers:  # whatever MLflow or a driver says is masked too
+        handler.addFilter(RedactingFilter())
     # Ctrl-C (a Jupyter interrupt, a terminal's process group) is for the parent: it decides
     # when this writer stops, after the traces it has handed over are written.
     signal.signal(signal.SIGINT, signal.SIG_IGN)

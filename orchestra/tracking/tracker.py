@@ -240,7 +240,7 @@ class Tracker:
         if self._writer is None:
             return FlushResult()
         if self._closed:
-            return self._writer.result()
+            return self._writer.result()  # as close left it: nothing is written after a close
         return self._writer.flush(timeout)
 
     async def aflush(self, timeout: float | None = None) -> FlushResult:

@@ -149,7 +149,9 @@ class TrackingWriter:
         return self.result()
 
     def result(self, *, timed_out: bool = False) -> FlushResult:
-        """Where everything submitted stands now."""
+        """Where everything submitted stands now (after `close`: as it was left)."""
+        if self._closed is not None:
+            return self._closed
         records = operations = 0
         for journal in self._active():
             try:

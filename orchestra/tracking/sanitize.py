@@ -38,7 +38,7 @@ def storable(value: Any) -> tuple[Any, bool]:
     strings: list[str] = []
     _collect(value, strings)
     joined = _SEPARATOR.join(strings)
-    invalid = _INVALID.search(joined) is not None
+    invalid = _has_invalid(joined)
     if not invalid and SECRETS.redact(joined) == joined:
         return value, False
     return SECRETS.redact_obj(_replace_invalid(value) if invalid else value), invalid
@@ -47,6 +47,20 @@ def storable(value: Any) -> tuple[Any, bool]:
 def storable_text(text: str) -> str:
     """One string made storable: invalid characters replaced, secrets masked."""
     return SECRETS.redact(_INVALID.sub(REPLACEMENT, text))
+
+
+def _has_invalid(text: str) -> bool:
+    """NUL, or a lone surrogate (which only text that is not ASCII can hold, and which UTF-8
+    cannot encode: the codec finds it faster than a search would)."""
+    if "\x00" in text:
+        return True
+    if text.isascii():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _collect(value: Any, out: list[str]) -> None:

@@ -16,6 +16,7 @@ the journal, on disk, not in queues.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -250,7 +251,7 @@ class TrackingWriter:
         return event
 
     def _start_trace_backend(self) -> Any:
-        if self.settings.trace_writer == "process":
+        if self.settings.trace_writer == "process" and os.name == "posix":
             from orchestra.tracking.trace_process import TraceProcess
 
             return TraceProcess(self.settings, on_restart=self._count_restart)

@@ -310,7 +310,8 @@ SIGKILL_CHILD = textwrap.dedent("""
     from orchestra.tracking.settings import TrackingSettings
 
     settings = TrackingSettings.model_validate_json(sys.argv[1])
-    config, texts = json.loads(sys.argv[2]), json.loads(sys.argv[3])
+    with open(sys.argv[2]) as handle:
+        config, texts = json.load(handle)
     orch = Orchestra(config, tracking=settings)
 
     async def main():
@@ -335,15 +336,10 @@ def sigkill(folder: Path, n: int, kill_after: int, tally: Tally, *, store_down: 
     database = settings.sqlite_path
     if store_down:
         database.mkdir(parents=True)  # a folder where the database should be: the store is down
+    work = folder / "work.json"
+    work.write_text(json.dumps([replay_config(), prompts(n)]))
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            SIGKILL_CHILD,
-            settings.model_dump_json(),
-            json.dumps(replay_config()),
-            json.dumps(prompts(n)),
-        ],
+        [sys.executable, "-c", SIGKILL_CHILD, settings.model_dump_json(), str(work)],
         stdout=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
@@ -572,6 +568,7 @@ def main() -> None:
     parser.add_argument("--overhead-requests", type=int, default=1000)
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
+    logging.getLogger("mlflow").setLevel(logging.CRITICAL)  # the faults are on purpose
     tally = Tally()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="orchestra-durability-") as scratch:

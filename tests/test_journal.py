@@ -159,18 +159,19 @@ def test_errors_are_told_apart_by_type_and_code():
 
 
 def test_a_journal_is_adopted_only_once_its_owner_lets_go(tmp_path):
-    journal = Journal.create(tmp_path, "batch")
+    journal = Journal.create(tmp_path, "batch", "store-a")
     journal.append([Entry(REQUEST, "run-1", encode_record(record("1" * 32)))])
-    assert Journal.adopt(journal.path, "batch") is None  # held by its (living) owner
+    assert Journal.adopt(journal.path, "batch", "store-a") is None  # held by its (living) owner
     assert not journal.close(delete_if_empty=True)  # it owes a record: kept
-    adopted = Journal.adopt(journal.path, "batch")
+    assert Journal.adopt(journal.path, "batch", "store-b") is None  # its records go elsewhere
+    adopted = Journal.adopt(journal.path, "batch", "store-a")
     assert adopted is not None and adopted.recovered == {"run-1": 1}
-    assert Journal.adopt(journal.path, "batch") is None  # one adopter at a time
+    assert Journal.adopt(journal.path, "batch", "store-a") is None  # one adopter at a time
     adopted.close(delete_if_empty=False)
 
 
 def test_a_planned_part_is_the_same_after_a_crash(tmp_path):
-    journal = Journal.create(tmp_path, "batch")
+    journal = Journal.create(tmp_path, "batch", "store-a")
     entries = [Entry(REQUEST, "run-1", encode_record(record(f"{i:032x}"))) for i in range(5)]
     journal.append(entries)
     part = journal.plan_part("run-1", limit=3)
@@ -178,7 +179,7 @@ def test_a_planned_part_is_the_same_after_a_crash(tmp_path):
     journal.append([Entry(REQUEST, "run-1", encode_record(record("f" * 32)))])
     journal.close(delete_if_empty=False)  # as if the process died before writing the part
 
-    adopted = Journal.adopt(journal.path, "batch")
+    adopted = Journal.adopt(journal.path, "batch", "store-a")
     assert adopted.unwritten_parts() == [(part, "run-1")]
     assert [seq for seq, _ in adopted.part_entries(part)] == planned  # same rows, same name
     adopted.mark_part(part)
@@ -188,7 +189,7 @@ def test_a_planned_part_is_the_same_after_a_crash(tmp_path):
 
 
 def test_entries_are_deleted_once_both_sides_are_done(tmp_path):
-    journal = Journal.create(tmp_path, "none")
+    journal = Journal.create(tmp_path, "none", "store-a")
     journal.append([Entry(REQUEST, "run-1", b"{}"), Entry(REQUEST, "run-1", b"{}", DONE, 0)])
     journal.set_run_id("run-1", "abc")
     part = journal.plan_part("run-1", limit=10)
@@ -213,7 +214,7 @@ class _Blocked:
 
 
 def test_the_writer_holds_at_most_max_queue_records_outside_the_journal(tmp_path):
-    journal = Journal.create(tmp_path, "batch")
+    journal = Journal.create(tmp_path, "batch", "store-a")
     commits = threading.Semaphore(0)
     stats = WriterStats()
     blocked = _Blocked(journal.path)
@@ -241,7 +242,7 @@ def test_the_writer_holds_at_most_max_queue_records_outside_the_journal(tmp_path
 
 
 def test_always_resolves_the_commit_before_the_record_counts_as_acknowledged(tmp_path):
-    journal = Journal.create(tmp_path, "always")
+    journal = Journal.create(tmp_path, "always", "store-a")
     writer = JournalWriter(
         journal,
         durability="always",

@@ -6,9 +6,10 @@ An entry is deleted once both are done, so the file holds only what the store do
 
 Files live in `<spool_dir>/journal/`: `<id>.db` (with SQLite's `-wal` and `-shm`) and
 `<id>.lock`, which its process holds with `flock` while it lives. A process that finds a
-journal whose lock is free adopts it: its owner died (or closed while the store was down).
+journal whose lock is free, and that writes to the same store and experiment, adopts it: its
+owner died (or closed while the store was down).
 
-    journal = Journal.create(folder, durability="batch")
+    journal = Journal.create(folder, "batch", store_identity(uri, "orchestra"))
     journal.append([Entry("request", run_key, payload)])
     journal.pending_traces(limit=250)         # [(seq, run_key, run_id, payload), ...]
 
@@ -18,6 +19,7 @@ Each thread gets its own connection; SQLite serialises the writes.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import sqlite3
@@ -67,6 +69,7 @@ CREATE TABLE IF NOT EXISTS runs (
     created_here INTEGER NOT NULL DEFAULT 0,
     ended INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
@@ -112,20 +115,24 @@ class Journal:
     # ---- files and ownership -------------------------------------------------------------
 
     @classmethod
-    def create(cls, folder: Path, durability: Durability) -> Journal:
-        """A new journal for this process, locked for as long as it lives."""
+    def create(cls, folder: Path, durability: Durability, store: str) -> Journal:
+        """A new journal for this process, locked for as long as it lives. `store` names where
+        its entries go (see `store_identity`): only a process writing there adopts it."""
         folder.mkdir(parents=True, exist_ok=True)
         name = f"{time.time_ns():x}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         lock_fd = try_lock(folder / f"{name}.lock")
         assert lock_fd is not None  # a fresh file cannot be locked by anyone else
         write_owner(lock_fd)
-        with _sqlite(folder / f"{name}.db") as connection:
+        with contextlib.closing(_sqlite(folder / f"{name}.db")) as connection:
             connection.execute("PRAGMA journal_mode=WAL")
-        return cls(folder / f"{name}.db", lock_fd, durability)
+        journal = cls(folder / f"{name}.db", lock_fd, durability)
+        journal._connection().execute("INSERT INTO meta(key, value) VALUES ('store', ?)", (store,))
+        return journal
 
     @classmethod
-    def adopt(cls, path: Path, durability: Durability) -> Journal | None:
-        """The journal at `path`, if its owner is gone (its lock is free); else None."""
+    def adopt(cls, path: Path, durability: Durability, store: str) -> Journal | None:
+        """The journal at `path`, if its owner is gone (its lock is free) and its entries go to
+        the same `store`; else None."""
         lock_fd = try_lock(path.with_suffix(".lock"))
         if lock_fd is None:
             return None
@@ -135,6 +142,9 @@ class Journal:
             return None
         try:
             journal = cls(path, lock_fd, durability)
+            if journal.store() not in (store, None):
+                journal.close(delete_if_empty=False)
+                return None
             journal.recovered = journal.pending_records_by_run()
         except sqlite3.DatabaseError as err:
             logger.error("journal %s cannot be read (%s); left in place for inspection", path, err)
@@ -142,6 +152,10 @@ class Journal:
             return None
         write_owner(lock_fd, " (adopted)")
         return journal
+
+    def store(self) -> str | None:
+        found = self._read("SELECT value FROM meta WHERE key = 'store'")
+        return found[0][0] if found else None
 
     @staticmethod
     def orphans(folder: Path, exclude: set[Path]) -> list[Path]:
@@ -368,6 +382,11 @@ class Journal:
     def payload(self, seq: int) -> bytes | None:
         found = self._read("SELECT payload FROM entries WHERE seq = ?", (seq,))
         return found[0][0] if found else None
+
+
+def store_identity(tracking_uri: str, experiment: str) -> str:
+    """Where a journal's entries go: its store and experiment (hashed: no password kept)."""
+    return hashlib.sha256(f"{tracking_uri}\x1f{experiment}".encode()).hexdigest()[:16]
 
 
 def _sqlite(path: Path) -> sqlite3.Connection:

@@ -66,6 +66,7 @@ class JournalWriter:
         stats: WriterStats,
         dead_letters: DeadLetters,
         on_commit: Callable[[], None],
+        on_failure: Callable[[list[Entry]], None] = lambda entries: None,
     ) -> None:
         self.journal = journal
         self._always = durability == "always"
@@ -75,6 +76,7 @@ class JournalWriter:
         self._stats = stats
         self._dead_letters = dead_letters
         self._on_commit = on_commit
+        self._on_failure = on_failure
         self._condition = threading.Condition()
         self._items: list[Any] = []
         self._buffered = 0  # records in _items
@@ -245,6 +247,7 @@ class JournalWriter:
                     describe(err),
                 )
             self.failing = err
+            self._on_failure(entries)
             return False
         records = sum(1 for entry in entries if entry.kind == REQUEST)
         self._stats.journaled += records

@@ -215,8 +215,8 @@ def _schema_lock(settings: TrackingSettings) -> Iterator[None]:
     """For a SQLite store, a lock file beside it while its tables are created (one process at a
     time, so that two starting together do not both create them)."""
     database = settings.sqlite_path
-    if database is None or str(database) == ":memory:":
-        yield
+    if database is None or str(database) == ":memory:" or not os.access(database.parent, os.W_OK):
+        yield  # a read-only store's tables exist already (nothing can create them)
         return
     with held(database.with_name(database.name + ".lock")):
         yield

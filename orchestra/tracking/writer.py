@@ -30,7 +30,16 @@ from orchestra.logs import get_logger
 from orchestra.redact import SECRETS
 from orchestra.tracking.dead_letter import DeadLetters
 from orchestra.tracking.isolate import describe
-from orchestra.tracking.journal import ATTACH_RUN, CREATE_RUN, END_RUN, METRICS, Journal, JournalClosed
+from orchestra.tracking.journal import (
+    ATTACH_RUN,
+    CREATE_RUN,
+    END_RUN,
+    METRICS,
+    Entry,
+    Journal,
+    JournalClosed,
+    store_identity,
+)
 from orchestra.tracking.journal_writer import JournalWriter, Operation
 from orchestra.tracking.legacy_spool import import_legacy_spool
 from orchestra.tracking.outcome import FlushResult, TrackingStatus, WriterStats
@@ -59,7 +68,8 @@ class TrackingWriter:
         self.stats = WriterStats()
         self.folder = Path(settings.spool_dir)
         self._clock = clock
-        self.journal = Journal.create(self.folder / JOURNAL_DIR, settings.durability)
+        self._store_identity = store_identity(settings.tracking_uri, settings.experiment)
+        self.journal = Journal.create(self.folder / JOURNAL_DIR, settings.durability, self._store_identity)
         self._journals: list[Journal] = [self.journal]
         self._retired: list[Journal] = []
         self._journals_lock = threading.Lock()
@@ -94,6 +104,7 @@ class TrackingWriter:
             stats=self.stats,
             dead_letters=self.dead_letters(self.journal),
             on_commit=self._committed,
+            on_failure=self._not_journaled,
         )
         self._trace_backend: Any = self._start_trace_backend()
         self._threads = [
@@ -238,6 +249,15 @@ class TrackingWriter:
     def _active(self) -> list[Journal]:
         with self._journals_lock:
             return list(self._journals)
+
+    def _not_journaled(self, entries: list[Entry]) -> None:
+        """The journal cannot take these now: whoever waits for a run's creation learns that it
+        is not in the store yet (it is created once the journal takes it)."""
+        for entry in entries:
+            if entry.kind == CREATE_RUN:
+                waiter = self._create_waiters.pop(entry.run_key, None)
+                if waiter is not None and waiter.set_running_or_notify_cancel():
+                    waiter.set_result(None)
 
     def _committed(self) -> None:
         self._rows_wake.set()
@@ -385,7 +405,7 @@ class TrackingWriter:
             held = {journal.path for journal in [*self._journals, *self._retired]}
         adopted = 0
         for path in Journal.orphans(self.folder / JOURNAL_DIR, held):
-            journal = Journal.adopt(path, self.settings.durability)
+            journal = Journal.adopt(path, self.settings.durability, self._store_identity)
             if journal is None:
                 continue
             owed = sum(journal.recovered.values())

@@ -18,7 +18,8 @@ have their request-table row and their trace:
 missing from the store. `secret_occurrences` counts a registered key, put into prompts and
 answers, in every file of the store, spool and log. The journal's own cost is the p50 time per
 request with `durability: batch` against `none` (and `always`, and logging off), measured side
-by side in this run (the target: at most +0.1 ms for batch).
+by side in this run (the target: at most +0.1 ms for batch), and the p50 of `Tracker.submit`
+alone (the hot path: what a request waits for), per level.
 
     .venv/bin/python benchmarks/durability.py [--requests 2000] [--unpaced 20000] [--outage-s 10]
 """
@@ -52,6 +53,7 @@ import polars as pl
 import yaml
 
 from orchestra import FunctionConnector, Orchestra, OrchestraError
+from orchestra.tracking.records import RequestRecord
 from orchestra.tracking.settings import TrackingSettings
 from orchestra.tracking.tracker import Tracker
 
@@ -196,6 +198,40 @@ def overhead(folder: Path, n: int, rounds: int = 2) -> dict[str, float]:
             samples[level].append(statistics.median(asyncio.run(_timed(orch, texts))))
             orch.close()
     return {level: statistics.median(values) for level, values in samples.items()}
+
+
+def submit_cost(folder: Path, n: int = 20_000) -> dict[str, float]:
+    """Microseconds `Tracker.submit` takes before it returns (the hot path), per durability
+    level, with the store down so that only the journal works (nothing drains meanwhile)."""
+    record = RequestRecord(
+        request_id="0" * 32,
+        run_key="submit",
+        start_ns=time.time_ns(),
+        end_ns=time.time_ns(),
+        user_id="bench",
+        session_id=None,
+        task_type="general",
+        prompt="What is the capital of France?",
+        response="Paris",
+    )
+    costs = {}
+    for level in ("none", "batch", "always"):
+        settings = tracking(folder / f"submit-{level}", durability=level, trace_writer="thread")
+        settings.sqlite_path.mkdir(parents=True)  # the store is down: records stay in the journal
+        tracker = Tracker(settings)
+        run = tracker.begin_run("submit")
+
+        async def submit_all(tracker: Tracker = tracker, run: Any = run) -> list[float]:
+            times = []
+            for _ in range(n):
+                started = time.perf_counter_ns()
+                await tracker.submit(record, run)
+                times.append((time.perf_counter_ns() - started) / 1000)
+            return times
+
+        costs[level] = statistics.median(asyncio.run(submit_all()))
+        tracker.close()
+    return costs
 
 
 # ---- faults ---------------------------------------------------------------------------------
@@ -527,15 +563,23 @@ async def _unpaced_run(orch: Orchestra, n: int) -> tuple[list[str], list[tuple[i
 
 
 def unpaced(folder: Path, n: int, tally: Tally) -> list[tuple[int, float, int]]:
+    """Run in a fresh process, so that its RSS is its own (not this one's, after every scenario)."""
     settings = tracking(folder / "unpaced")
-    orch = build(settings)
-    acknowledged, samples = asyncio.run(_unpaced_run(orch, n))
-    result = orch.flush_sync()
+    report = folder / "unpaced.json"
+    subprocess.run([sys.executable, __file__, "--unpaced-child", str(n), str(report)], check=True)
+    acknowledged, samples, flushed = json.loads(report.read_text())
     store = Store.read(settings.sqlite_path, Path(settings.artifact_location))
-    tally.check_flush(result, acknowledged, store)
+    tally.check_flush(flushed, acknowledged, store)
+    tally.count("unpaced", acknowledged, store)
+    return [tuple(sample) for sample in samples]
+
+
+def unpaced_child(n: int, report: Path) -> None:
+    orch = build(tracking(report.parent / "unpaced"))
+    acknowledged, samples = asyncio.run(_unpaced_run(orch, n))
+    flushed = bool(orch.flush_sync())
     orch.close()
-    tally.count("unpaced", acknowledged, Store.read(settings.sqlite_path, Path(settings.artifact_location)))
-    return samples
+    report.write_text(json.dumps([acknowledged, samples, flushed]))
 
 
 def secrets(folder: Path, n: int) -> int:
@@ -566,13 +610,19 @@ def main() -> None:
     parser.add_argument("--unpaced", type=int, default=20000)
     parser.add_argument("--outage-s", type=float, default=10.0)
     parser.add_argument("--overhead-requests", type=int, default=1000)
+    parser.add_argument("--unpaced-child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     logging.getLogger("mlflow").setLevel(logging.CRITICAL)  # the faults are on purpose
+    if args.unpaced_child:
+        unpaced_child(int(args.unpaced_child[0]), Path(args.unpaced_child[1]))
+        return
     tally = Tally()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="orchestra-durability-") as scratch:
         folder = Path(scratch)
+        submits = submit_cost(folder / "submit")
+        print(f"submit us p50: {json.dumps({k: round(v, 2) for k, v in submits.items()})}", flush=True)
         levels = overhead(folder / "overhead", args.overhead_requests)
         print(f"overhead p50 ms: {json.dumps({k: round(v, 3) for k, v in levels.items()})}", flush=True)
         poison(folder, args.requests, tally)
@@ -610,15 +660,19 @@ def main() -> None:
         f"(arms: {sweep_counts['same_sweep_arms']})"
     )
     print(f"RESULT fresh_store_sweeps_started {sweep_counts['fresh_store_sweeps_started']} (of 2)")
-    first_rss, last_rss = samples[0][1], samples[-1][1]
+    for done, rss, _ in samples:
+        print(f"RESULT unpaced_rss_mb_at_{done} {rss:.0f}")
+    middle = samples[len(samples) // 2 - 1]
     print(
-        f"RESULT unpaced_rss_growth_mb {last_rss - first_rss:.0f} "
-        f"(from {samples[0][0]} to {samples[-1][0]} requests)"
+        f"RESULT unpaced_rss_growth_mb {samples[-1][1] - middle[1]:.0f} "
+        f"(from {middle[0]} to {samples[-1][0]} requests; the issue measured 342 -> 534 MB at 20k)"
     )
     print(f"RESULT secret_occurrences {occurrences}")
     for level in ("off", "none", "batch", "always"):
         print(f"RESULT p50_ms_{level} {levels[level]:.3f}")
     print(f"RESULT journal_overhead_p50_ms {levels['batch'] - levels['none']:+.3f} (target <= +0.1)")
+    for level, micros in submits.items():
+        print(f"RESULT submit_us_p50_{level} {micros:.2f}")
     print(f"RESULT seconds {time.perf_counter() - started:.0f}")
 
 

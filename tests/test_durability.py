@@ -346,6 +346,8 @@ async def test_a_full_disk_holds_requests_back_and_loses_nothing(small_disk, emp
         await orch.process_request("before", user_id="u1")
         assert await orch.flush()
         fill(small_disk / "filler")
+        async with orch.run("begun-while-full") as begun:  # it cannot be created now: no hang
+            pass
         requests = [asyncio.create_task(orch.process_request(f"q{i}", user_id="u1")) for i in range(120)]
         await eventually(lambda: orch.tracker.stats().journal_failures > 0, "the journal hit the full disk")
         status = orch.tracker.status()
@@ -359,6 +361,8 @@ async def test_a_full_disk_holds_requests_back_and_loses_nothing(small_disk, emp
     assert orch.tracker.stats().max_in_memory <= 32
     assert read_request_table(settings, scope.run_id).height == 121
     assert traces_of(settings.sqlite_path, scope.run_id) == 121
+    store = MlflowStore(settings)
+    assert store.client.get_run(store.find_run(begun.handle.run_key)).info.status == "FINISHED"
     assert orch.close()
 
 

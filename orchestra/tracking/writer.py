@@ -17,6 +17,7 @@ the journal, on disk, not in queues.
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -168,8 +169,8 @@ class TrackingWriter:
         for journal in self._active():
             try:
                 owed_records, owed_operations = journal.pending_counts()
-            except JournalClosed:
-                continue
+            except (JournalClosed, sqlite3.ProgrammingError):
+                continue  # retired meanwhile: it owed nothing
             records += owed_records
             operations += owed_operations
         in_memory = self._intake.in_memory()
@@ -280,12 +281,11 @@ class TrackingWriter:
     def _count_restart(self) -> None:
         self.stats.trace_process_restarts += 1
 
-    def _note_failure(self, what: str, err: BaseException | str) -> None:
+    def _note_failure(self, what: str, err: BaseException | str, sink: str = "rows") -> None:
         text = err if isinstance(err, str) else f"{what}: {describe(err)}"
         text = SECRETS.redact(mask_uris_in(text))
         self.stats.failures += 1
         self.stats.last_error = text
-        sink = "traces" if "trace" in what else "rows"
         if self._failing[sink] is None:
             logger.warning(
                 "the tracking store %s failed (%s); the journal keeps everything and it is retried",
@@ -392,7 +392,7 @@ class TrackingWriter:
         if result.error is None and not (result.written or refused):
             result.error = "the trace writer answered without writing anything"
         if result.error is not None:
-            self._note_failure("writing traces", result.error)
+            self._note_failure("writing traces", result.error, sink="traces")
             return False
         return True
 

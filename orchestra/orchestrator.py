@@ -54,6 +54,7 @@ from orchestra.routing.router import TaskRouter
 from orchestra.runs import CURRENT_RUN, RunScope
 from orchestra.streaming import StreamingResponse, UnreadStreams, stream_error
 from orchestra.sync import run_sync
+from orchestra.tracking.outcome import FlushResult
 from orchestra.tracking.params import settings_params
 from orchestra.tracking.reader import load_requests
 from orchestra.tracking.records import RequestRecord
@@ -463,12 +464,15 @@ class Orchestra(Observability):
 
     # ---- lifecycle ------------------------------------------------------------------------
 
-    async def flush(self, timeout: float | None = None) -> bool:
-        """Wait until every logged request so far is in the tracking store (or spooled)."""
+    async def flush(self, timeout: float | None = None) -> FlushResult:
+        """Try to write every request logged so far to the tracking store. The result is truthy
+        only when all of them are there; else it says how many are pending (safe in the journal)
+        or were refused (dead-lettered). A timeout is never a success. Streams nobody read are
+        logged as abandoned first."""
         await self._unread_streams.abandon_all()
         return await self.tracker.aflush(timeout)
 
-    def flush_sync(self, timeout: float | None = None) -> bool:
+    def flush_sync(self, timeout: float | None = None) -> FlushResult:
         self._abandon_unread_streams()
         return self.tracker.flush(timeout)
 
@@ -477,17 +481,17 @@ class Orchestra(Observability):
         if len(self._unread_streams):
             run_sync(self._unread_streams.abandon_all())
 
-    def close(self) -> None:
-        """End the session run and write everything still queued (a shared tracker stays open).
+    def close(self) -> FlushResult:
+        """End the session run and write everything still owed (a shared tracker stays open);
+        what cannot be written stays in the journal, and a warning says so once.
 
         Called at interpreter exit for instances that were not closed."""
         self._abandon_unread_streams()
         if self._session_run is not None:
             self.tracker.end_run(self._session_run)
         if self._owns_tracker:
-            self.tracker.close()
-        else:
-            self.tracker.flush()
+            return self.tracker.close()
+        return self.tracker.flush()
 
     async def aclose(self) -> None:
         for connector in self.model_registry:

@@ -202,7 +202,8 @@ def test_an_interrupted_sweep_resumes_without_double_counting(tmp_path, empty_st
         "arm2,seed=0",
     ]
     assert set(summary.table["requests"]) == {12}  # each arm counted once, in full
-    for run in interrupted:
+    for run in interrupted:  # closed by the recovery of the killed process's journal, then superseded
         again = store.client.get_run(run["run_id"])
-        assert again.data.tags.get("orchestra.superseded") == "true" and again.info.status == "KILLED"
+        assert again.data.tags.get("orchestra.superseded") == "true" and again.info.status == "FAILED"
+        assert int(again.data.tags["orchestra.recovered_records"]) >= 0
     assert len(store.runs("tags.`orchestra.kind` = 'sweep'")) == 1  # the same parent run

@@ -1,9 +1,8 @@
-"""Tracking never loses a request: a store that is down is spooled and replayed; keys never leak."""
+"""Tracking never loses a request: a store that is down is journaled and replayed; keys never leak."""
 
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pytest
 from orchestra import FunctionConnector, Orchestra, ProviderUnavailable
 from orchestra.tracking.reader import read_request_table
 from orchestra.tracking.settings import TrackingSettings
-from orchestra.tracking.spool import Spool
+from orchestra.tracking.store import MlflowStore
 from tests.conftest import scripted_config
 
 
@@ -46,18 +45,16 @@ async def test_store_down_at_start_spools_then_next_start_replays(tmp_path, empt
     assert scope.run_id is None  # the store could not create the run
     assert all(r["response"] == "answer" for r in results)  # requests still answered
     assert all(r["metadata"]["mlflow_run_id"] is None for r in results)
-    orch.close()
-    assert Spool(settings.spool_dir).size() > 0
-    assert orch.tracker.stats().spooled_operations > 0
+    closed = orch.close()
+    assert not closed and closed.pending == closed.spooled >= 7  # all of it safe in the journal
 
     # The store comes back: same URI, now a real database.
     database = Path(settings.tracking_uri.removeprefix("sqlite:///"))
     database.rmdir()
     shutil.copy(empty_store_template, database)
     recovered = _orchestra(settings, a=FunctionConnector("a"))
-    recovered.flush_sync()
-    assert Spool(settings.spool_dir).pending() == []
-    run_id = recovered.tracker._writer._resolve_run(scope.handle.run_key)
+    assert recovered.flush_sync()  # the journal it adopted is written
+    run_id = MlflowStore(settings).find_run(scope.handle.run_key)
     assert run_id is not None
     table = read_request_table(settings, run_id)
     assert sorted(table["request_id"]) == sorted(r["metadata"]["request_id"] for r in results)
@@ -71,6 +68,7 @@ async def test_store_down_at_start_spools_then_next_start_replays(tmp_path, empt
     for result in results:
         assert client.get_trace(result["metadata"]["trace_id"]).info.state.value == "OK"
     recovered.close()
+    assert list((Path(settings.spool_dir) / "journal").glob("*.db")) == []  # drained and removed
 
 
 async def test_artifact_store_failure_mid_run_keeps_rows_in_the_spool(tracking, tmp_path):
@@ -82,19 +80,18 @@ async def test_artifact_store_failure_mid_run_keeps_rows_in_the_spool(tracking, 
         moved = requests_dir.rename(requests_dir.with_name("requests-aside"))
         requests_dir.write_text("not a folder")  # the artifact store breaks for this run
         after = await orch.process_request("after", user_id="u1")
-        await orch.flush()
+        flushed = await orch.flush()
     assert after["response"] == "ok"
-    assert Spool(tracking.spool_dir).size() >= 1
-    orch.close()
+    assert not flushed and flushed.spooled >= 1 and "request table" in flushed.error
+    assert not orch.close()
 
     requests_dir.unlink()  # the artifact store is repaired
     moved.rename(requests_dir)
     recovered = _orchestra(tracking, a=FunctionConnector("a"))
-    recovered.flush_sync()
+    assert recovered.flush_sync()
     table = read_request_table(tracking, scope.run_id)
     assert set(table["prompt"]) == {"before", "after"}
-    assert Spool(tracking.spool_dir).pending() == []
-    recovered.close()
+    assert recovered.close()
 
 
 async def test_backpressure_waits_but_never_drops(tmp_path, empty_store_template):
@@ -111,8 +108,9 @@ async def test_backpressure_waits_but_never_drops(tmp_path, empty_store_template
     orch = _orchestra(settings, a=FunctionConnector("a", lambda r: "ok"))
     async with orch.run("burst") as scope:
         await asyncio.gather(*(orch.process_request(f"p{i}", user_id="u1") for i in range(60)))
-    await orch.flush()
+    assert await orch.flush()
     assert orch.tracker.stats().backpressure_waits > 0
+    assert orch.tracker.stats().max_in_memory <= 3  # never more than max_queue outside the journal
     assert read_request_table(settings, scope.run_id).height == 60
     assert orch.tracker.stats().traces_written == 60
     orch.close()
@@ -143,35 +141,6 @@ async def test_api_keys_never_reach_the_store(tracking, monkeypatch):
     assert b"[REDACTED]" in Path(tracking.sqlite_path).read_bytes()
 
 
-def test_spool_claims_are_exclusive_and_ordered(tmp_path):
-    spool = Spool(tmp_path)
-    first = spool.append([{"op": "a"}])
-    spool.append([{"op": "b"}, {"op": "c"}])
-    assert spool.size() == 3
-    claimed = spool.claim()
-    assert [Spool.read(p)[0]["op"] for p in claimed] == ["a", "b"]
-    assert spool.claim() == []  # nothing left for a second claimer
-    assert not first.exists()
-    for path in claimed:
-        Spool.release(path)
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_spool_files_of_a_dead_claimer_are_claimable(tmp_path):
-    spool = Spool(tmp_path)
-    path = spool.append([{"op": "a"}])
-    dead_pid = 2**22 + 12345
-    while True:
-        try:
-            os.kill(dead_pid, 0)
-        except ProcessLookupError:
-            break
-        dead_pid += 1
-    path.rename(tmp_path / f"{path.name}.claimed-{dead_pid}")
-    claimed = spool.claim()
-    assert len(claimed) == 1 and claimed[0].name.endswith(f".claimed-{os.getpid()}")
-
-
 @pytest.mark.parametrize("variable", ["MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME"])
 def test_mlflow_environment_variables_override_the_file(tmp_path, monkeypatch, variable):
     from orchestra.tracking.settings import load_tracking_settings
@@ -196,7 +165,7 @@ async def test_traces_written_by_the_child_process(tracking, client):
     assert orch.tracker._writer._trace_backend.alive
     async with orch.run("process-writer") as scope:
         results = [await orch.process_request(f"p{i}", user_id="u1") for i in range(12)]
-    await orch.flush()
+    assert await orch.flush()
     assert orch.tracker.stats().traces_written == 12
     experiment_id = client.get_run(scope.run_id).info.experiment_id
     found = client.search_traces(locations=[experiment_id], run_id=scope.run_id, include_spans=False)
@@ -211,18 +180,14 @@ async def test_a_dead_trace_process_loses_nothing(tracking, client):
     backend = orch.tracker._writer._trace_backend
     async with orch.run("killed-writer") as scope:
         await orch.process_request("before", user_id="u1")
-        await orch.flush()
+        assert await orch.flush()
         backend._process.kill()
         backend._process.wait()
+        assert not backend.alive
         after = [await orch.process_request(f"after {i}", user_id="u1") for i in range(5)]
-        await orch.flush()
-    assert not backend.alive
-    orch.close()
-    assert Spool(settings.spool_dir).size() >= 1
-
-    recovered = _orchestra(tracking, a=FunctionConnector("a"))
-    recovered.flush_sync()
+        assert await orch.flush()  # a new trace process wrote them: no restart of this one
+    assert orch.tracker.stats().trace_process_restarts == 1
     for result in after:
         assert client.get_trace(result["metadata"]["trace_id"]).info.state.value == "OK"
     assert read_request_table(tracking, scope.run_id).height == 6
-    recovered.close()
+    assert orch.close()

@@ -1,9 +1,15 @@
 """`orchestra sweep experiments/NAME.yaml`: every arm as an MLflow run under one parent run.
 
 Resumable: the parent run is found again by the sweep's identity (a hash of the sweep file and
-its config), arms whose run finished are skipped, and an arm interrupted midway is marked KILLED
-and superseded before it runs again, so nothing is counted twice. At the end the summary table
-and the cost-quality plot are printed and logged as artifacts of the parent run.
+its config), arms whose run finished are skipped, and an arm interrupted midway is marked
+superseded (KILLED if still RUNNING; FAILED if its crashed process's journal was recovered)
+before it runs again, so nothing is counted twice. At the end the summary table and the
+cost-quality plot are printed and logged as artifacts of the parent run.
+
+Safe across processes: the parent run is found or created under a lease, and each arm runs
+under its own lease (a lock file beside a SQLite store, an experiment tag with a heartbeat on a
+server; see `tracking/lease.py`). A second start of the same sweep runs the arms nobody holds and
+waits for the others, so each arm runs once and both end with the same summary.
 
     summary = run_sweep("experiments/alpacaeval_routing.yaml")
     summary = run_sweep("experiments/alpacaeval_routing.yaml", dry_run=True)   # arms, calls, cost
@@ -32,6 +38,7 @@ from orchestra.sweeps.arms import OutcomeSummary, answer_all, summarize_outcomes
 from orchestra.sweeps.prompts import load_prompts
 from orchestra.sweeps.spec import Arm, SweepSpec, apply_overrides, expand_arms, read_sweep
 from orchestra.sync import run_sync
+from orchestra.tracking.lease import lease_for
 from orchestra.tracking.settings import TrackingSettings, load_tracking_settings
 from orchestra.tracking.store import MlflowStore
 from orchestra.tracking.tags import ARM_TAG, KIND_TAG, RUN_KEY_TAG, SUPERSEDED_TAG, SWEEP_TAG
@@ -116,34 +123,65 @@ async def _execute(
     progress: bool,
 ) -> SweepSummary:
     store = MlflowStore(tracker.settings)
-    parent = _parent(store, tracker, spec, identity, len(arms), len(prompts))
-    done = _finished_arms(store, parent.run_id)
-    todo = [arm for arm in arms if arm.arm_id not in done]
-    skipped = [arm.name for arm in arms if arm.arm_id in done]
+    # What an earlier, crashed attempt left in its journal is written (and its runs closed) first.
+    await asyncio.to_thread(tracker.flush)
+    parent_lease = lease_for(store, f"sweep-{identity}")
+    await asyncio.to_thread(parent_lease.acquire, wait=True)
+    try:
+        parent = _parent(store, tracker, spec, identity, len(arms), len(prompts))
+    finally:
+        parent_lease.release()
+    assert parent.run_id is not None
+    skipped: list[str] = []
     bar = tqdm(
-        total=len(todo) * len(prompts), desc=spec.name, disable=not progress, file=sys.stderr, unit="req"
+        total=len(arms) * len(prompts), desc=spec.name, disable=not progress, file=sys.stderr, unit="req"
     )
-    for arm in todo:
-        settings = settings_from_dict(
-            apply_overrides(raw, arm.overrides, arm.seed), base_dir=config_path.parent
-        )
-        orch = Orchestra(settings, tracker=tracker, datasets=datasets)
-        await _run_arm(orch, spec, identity, arm, parent, prompts, bar)
-        await orch.aclose()
+
+    async def attempt(arm: Arm, wait: bool) -> bool:
+        """Run the arm unless it is finished; False if another process holds it (and not `wait`)."""
+        lease = lease_for(store, f"sweep-{identity}-{arm.arm_id}")
+        if not await asyncio.to_thread(lease.acquire, wait=False):
+            if not wait:
+                return False
+            print(f"  {arm.name}: run by {lease.holder}; waiting for it", file=sys.stderr)
+            await asyncio.to_thread(lease.acquire, wait=True)
+        try:
+            if _arm_finished(store, parent.run_id, arm.arm_id):
+                skipped.append(arm.name)
+                bar.update(len(prompts))
+                return True
+            settings = settings_from_dict(
+                apply_overrides(raw, arm.overrides, arm.seed), base_dir=config_path.parent
+            )
+            orch = Orchestra(settings, tracker=tracker, datasets=datasets)
+            await _run_arm(orch, spec, identity, arm, parent, prompts, bar)
+            await orch.aclose()
+            return True
+        finally:
+            await asyncio.to_thread(lease.release)
+
+    # Arms another process is running (the same sweep started twice) are left to it, and
+    # waited for at the end: each arm runs once, and both processes end with the full summary.
+    busy = [arm for arm in arms if not await attempt(arm, wait=False)]
+    for arm in busy:
+        await attempt(arm, wait=True)
     bar.close()
     await asyncio.to_thread(tracker.flush)
     table = _summary(store, parent.run_id, arms)
     _log_summary(store, parent.run_id, table, spec.name)
     store.terminate(parent.run_id, "FINISHED")
-    return SweepSummary(spec.name, parent.run_id, table, skipped=skipped)
+    return SweepSummary(spec.name, parent.run_id, table, skipped=[a.name for a in arms if a.name in skipped])
 
 
 def _parent(
     store: MlflowStore, tracker: Tracker, spec: SweepSpec, identity: str, arms: int, prompts: int
 ) -> RunHandle:
+    """The sweep's parent run: found again when resuming (and RUNNING again), else created."""
     existing = store.runs(f"tags.`{SWEEP_TAG}` = '{identity}' and tags.`{KIND_TAG}` = 'sweep'")
     if existing:
         run = existing[0]
+        if run["status"] != "RUNNING":
+            store.client.update_run(run["run_id"], status="RUNNING")
         return tracker.attach_run(run["run_id"], run["tags"].get(RUN_KEY_TAG, run["run_id"]), run["name"])
     params = {
         "sweep.name": spec.name,
@@ -154,22 +192,20 @@ def _parent(
     return tracker.start_run(spec.name, params=params, tags={KIND_TAG: "sweep", SWEEP_TAG: identity})
 
 
-def _finished_arms(store: MlflowStore, parent_id: str | None) -> set[str]:
-    """Arms already complete; an interrupted attempt is closed as KILLED and marked superseded."""
-    if parent_id is None:
-        return set()
-    done = set()
-    for run in store.runs(f"tags.`mlflow.parentRunId` = '{parent_id}'"):
-        arm_id = run["tags"].get(ARM_TAG)
-        if arm_id is None or run["tags"].get(SUPERSEDED_TAG) == "true":
+def _arm_finished(store: MlflowStore, parent_id: str, arm_id: str) -> bool:
+    """Whether the arm has a finished run; an interrupted attempt (its process is gone: its
+    lease is ours now) is closed as KILLED if still RUNNING and marked superseded."""
+    finished = False
+    for run in store.runs(f"tags.`mlflow.parentRunId` = '{parent_id}' and tags.`{ARM_TAG}` = '{arm_id}'"):
+        if run["tags"].get(SUPERSEDED_TAG) == "true":
             continue
         if run["status"] == "FINISHED":
-            done.add(arm_id)
-        else:
-            store.set_tags(run["run_id"], {SUPERSEDED_TAG: "true"})
-            if run["status"] == "RUNNING":
-                store.terminate(run["run_id"], "KILLED")
-    return done
+            finished = True
+            continue
+        store.set_tags(run["run_id"], {SUPERSEDED_TAG: "true"})
+        if run["status"] == "RUNNING":
+            store.terminate(run["run_id"], "KILLED")
+    return finished
 
 
 async def _run_arm(

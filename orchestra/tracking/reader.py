@@ -4,8 +4,8 @@
     frame = read_request_table(settings, run_id)                 # one run, without run_name
 
 Reading goes straight to the runs' parquet parts (in place on a local artifact store, else
-downloaded), lazily and only the columns asked for; a request replayed from the spool is kept
-once (its last row).
+downloaded), lazily and only the columns asked for; a request written twice (a part replayed
+under another name by an older version) is kept once (its last row).
 """
 
 from __future__ import annotations

@@ -14,17 +14,20 @@ import sys
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from orchestra.config.files import read_yaml
 from orchestra.config.loader import describe_validation_error
 from orchestra.errors import ConfigError
+from orchestra.tracking.uris import check_scheme, masked_uri, register_uri_secret
 
 DEFAULT_FILE = "mlflow.yaml"
 UI_ENVIRONMENT = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_DISABLE_TELEMETRY": "true"}
 """A UI for browsing runs needs neither the job runner nor telemetry (starts in ~7 s, ~0.5 GB)."""
 _SERVABLE_STORES = ("sqlite:", "postgresql", "mysql", "mssql", "file:")
 """Stores `mlflow server` can serve; any other tracking URI is a tracking server already."""
+_STORE_URI_VARIABLE = "MLFLOW_BACKEND_STORE_URI"
+"""`mlflow server --backend-store-uri` read from the environment (argv is visible in `ps`)."""
 
 
 class TrackingSettings(BaseModel):
@@ -41,10 +44,21 @@ class TrackingSettings(BaseModel):
     flush_interval_s: float = Field(default=0.2, gt=0)
     rows_per_part: int = Field(default=20_000, ge=1)
     part_interval_s: float = Field(default=10.0, gt=0)
-    max_queue: int = Field(default=100_000, ge=1)
+    durability: Literal["batch", "always", "none"] = "batch"
+    """When a record is safe: `batch` fsyncs the journal every `sync_interval_s` or `max_queue`
+    records, `always` before `process_request` returns, `none` never (see README, Durability)."""
+    sync_interval_s: float = Field(default=0.05, gt=0)
+    max_queue: int = Field(default=256, ge=1)
+    """Records held in memory before they are in the journal; producers wait beyond it."""
     trace_writer: Literal["process", "thread"] = "process"
     redact_patterns: bool = True  # mask unregistered keys by format (sk-..., AIza..., AKIA...)
     base_dir: Path = Field(default_factory=Path.cwd)
+
+    @field_validator("tracking_uri")
+    @classmethod
+    def _known_scheme(cls, uri: str) -> str:
+        check_scheme(uri)
+        return uri
 
     def resolved(self) -> TrackingSettings:
         """A copy with the SQLite path, artifact location and spool folder made absolute."""
@@ -77,11 +91,16 @@ class TrackingSettings(BaseModel):
             return None
         local = Path(sys.executable).with_name("mlflow")  # the venv's mlflow, if this is one
         mlflow = str(local) if local.exists() else "mlflow"
-        argv = [mlflow, "server", "--backend-store-uri", self.tracking_uri]
+        environment = dict(UI_ENVIRONMENT)
+        argv = [mlflow, "server"]
+        if masked_uri(self.tracking_uri) != self.tracking_uri:
+            environment[_STORE_URI_VARIABLE] = self.tracking_uri  # a password stays out of `ps`
+        else:
+            argv += ["--backend-store-uri", self.tracking_uri]
         if self.artifact_location:
             argv += ["--default-artifact-root", self.artifact_location]
         argv += ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-        return dict(UI_ENVIRONMENT), argv
+        return environment, argv
 
     def ui_command(self, port: int = 5000) -> str:
         """`ui_argv` as one shell command line (or, for a tracking server, where to look)."""
@@ -89,7 +108,7 @@ class TrackingSettings(BaseModel):
         if command is None:
             return f"open {self.tracking_uri} in a browser (a tracking server)"
         environment, argv = command
-        assignments = [f"{key}={shlex.quote(value)}" for key, value in environment.items()]
+        assignments = [f"{key}={shlex.quote(masked_uri(value))}" for key, value in environment.items()]
         return " ".join([*assignments, shlex.join(argv)])
 
 
@@ -114,9 +133,13 @@ def load_tracking_settings(
     if os.environ.get("MLFLOW_EXPERIMENT_NAME"):
         raw["experiment"] = os.environ["MLFLOW_EXPERIMENT_NAME"]
     raw.setdefault("base_dir", base)
+    uri = raw.get("tracking_uri")
+    if isinstance(uri, str):
+        register_uri_secret(uri)
     try:
         return TrackingSettings.model_validate(raw).resolved()
     except ValidationError as err:
-        raise ConfigError(
-            f"{path or 'tracking settings'}: " + describe_validation_error(err, TrackingSettings)
-        ) from None  # pydantic's message would print the values (a URI with its password)
+        message = describe_validation_error(err, TrackingSettings)
+        if isinstance(uri, str):
+            message = message.replace(uri, masked_uri(uri))
+        raise ConfigError(f"{path or 'tracking settings'}: {message}") from None

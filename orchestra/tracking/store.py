@@ -6,25 +6,31 @@ run_id = store.create_run("my-arm", run_key="k1", params={"seed": "0"}, tags={})
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from orchestra.errors import TrackingStoreError
 from orchestra.redact import SECRETS
+from orchestra.tracking.locks import held
 from orchestra.tracking.records import RequestRecord, rows_table
 from orchestra.tracking.settings import TrackingSettings
+from orchestra.tracking.uris import mask_uris_in, masked_uri, register_uri_secret
 
 RUN_KEY_TAG = "orchestra.run_key"
 REQUESTS_ARTIFACT_DIR = "requests"
 _MAX_PARAM_CHARS = 6000
 _LINK_CHUNK = 100
 _MAX_BATCH = 1000  # MLflow's log_batch limit on params + metrics + tags
+_SQL = ("sqlite:", "postgresql", "mysql", "mssql")
+_SCHEMA_ATTEMPTS = 4
 
 
 class MlflowStore:
@@ -36,17 +42,35 @@ class MlflowStore:
         from mlflow.tracking import MlflowClient
 
         self.settings = settings
-        if settings.tracking_uri.startswith(("http://", "https://")):
-            # MLflow retries HTTP calls for minutes by default; the spool is our retry.
-            os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+        uri = settings.tracking_uri
+        register_uri_secret(uri)
+        if uri.startswith(("http://", "https://")):
+            # MLflow retries HTTP calls for minutes by default; the journal is our retry (with
+            # backoff), so a call that fails once more is left for the next pass.
+            os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+            os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
             os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
-        try:
-            probe(settings.tracking_uri)
-            self.client = MlflowClient(settings.tracking_uri)
-            self._tracing = TracingClient(settings.tracking_uri)
-        except Exception as err:  # MLflow and drivers raise many types when a store is unreachable
-            raise TrackingStoreError(f"cannot open tracking store {settings.tracking_uri}: {err}") from err
         self._experiment_id: str | None = None
+        try:
+            probe(uri)
+            with _schema_lock(settings):  # MLflow creates a new store's tables on first use
+                self.client = MlflowClient(uri)
+                self._tracing = TracingClient(uri)
+                self._create_schema()
+        except Exception as err:  # MLflow and drivers raise many types when a store is unreachable
+            raise TrackingStoreError(f"cannot open tracking store {masked_uri(uri)}: {_masked(err)}") from err
+
+    def _create_schema(self) -> None:
+        """Let MLflow create (or migrate) a SQL store's tables now, once, retrying the race of
+        two processes doing it at the same moment on a store no lock file can cover."""
+        for attempt in range(_SCHEMA_ATTEMPTS):
+            try:
+                self.client.search_experiments(max_results=1)
+                return
+            except Exception:
+                if attempt == _SCHEMA_ATTEMPTS - 1 or not self.settings.tracking_uri.startswith(_SQL):
+                    raise
+                time.sleep(0.5 * (attempt + 1))
 
     @property
     def experiment_id(self) -> str:
@@ -61,7 +85,13 @@ class MlflowStore:
         location = self.settings.artifact_location
         if location and "://" not in location:
             Path(location).mkdir(parents=True, exist_ok=True)
-        return self.client.create_experiment(self.settings.experiment, artifact_location=location)
+        try:
+            return self.client.create_experiment(self.settings.experiment, artifact_location=location)
+        except Exception:  # another process created it a moment ago
+            experiment = self.client.get_experiment_by_name(self.settings.experiment)
+            if experiment is None:
+                raise
+            return experiment.experiment_id
 
     def create_run(
         self,
@@ -102,13 +132,17 @@ class MlflowStore:
         return runs[0].info.run_id if runs else None
 
     def end_run(self, run_id: str, metrics: Mapping[str, float], status: str, end_ms: int | None) -> None:
-        self.log_metrics(run_id, {k: v for k, v in metrics.items() if v is not None and v == v})  # no NaN
+        finite = {k: v for k, v in metrics.items() if v is not None and v == v}  # no NaN
+        self.log_metrics(run_id, finite, timestamp_ms=end_ms)
         self.client.set_terminated(run_id, status=status, end_time=end_ms)
 
-    def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
+    def log_metrics(
+        self, run_id: str, metrics: Mapping[str, float], step: int = 0, timestamp_ms: int | None = None
+    ) -> None:
+        """Log `metrics`; with a fixed `timestamp_ms`, logging them again adds nothing (a replay)."""
         from mlflow.entities import Metric
 
-        now = int(time.time() * 1000)
+        now = timestamp_ms if timestamp_ms is not None else int(time.time() * 1000)
         items = [Metric(k, float(v), now, step) for k, v in metrics.items() if v is not None]
         for start in range(0, len(items), _MAX_BATCH):
             self.client.log_batch(run_id, metrics=items[start : start + _MAX_BATCH])
@@ -121,17 +155,25 @@ class MlflowStore:
         from orchestra.tracking.spans import request_spans  # imports MLflow's tracing
 
         spans = [span for record in records for span in request_spans(record)]
-        self._tracing.log_spans(self.experiment_id, spans)
+        try:
+            self._tracing.log_spans(self.experiment_id, spans)
+        except NotImplementedError as err:
+            # MLflow caches a failed server-version check for the life of the process; forget
+            # it, so that a tracking server that comes back is written to again.
+            forget_failed_server_checks()
+            raise TrackingStoreError(f"the tracking server's version is unknown: {err}") from err
         trace_ids = [record.trace_id for record in records]
         for start in range(0, len(trace_ids), _LINK_CHUNK):
             self.client.link_traces_to_run(trace_ids[start : start + _LINK_CHUNK], run_id)
         return len(records)
 
-    def write_request_part(self, run_id: str, rows: list[dict[str, Any]], part_name: str) -> None:
-        """One parquet part of the run's request table, under artifacts `requests/`."""
+    def write_request_part(self, run_id: str, rows: list[dict[str, Any]] | pa.Table, part_name: str) -> None:
+        """One parquet part of the run's request table, under artifacts `requests/` (a part of
+        the same name is replaced)."""
+        table = rows if isinstance(rows, pa.Table) else rows_table(rows)
         with tempfile.TemporaryDirectory(prefix="orchestra-part-") as folder:
             path = Path(folder) / part_name
-            pq.write_table(rows_table(rows), path, compression="zstd")
+            pq.write_table(table, path, compression="zstd")
             self.client.log_artifact(run_id, str(path), REQUESTS_ARTIFACT_DIR)
 
     def log_artifact_file(self, run_id: str, path: str | Path, artifact_dir: str | None = None) -> None:
@@ -159,6 +201,29 @@ class MlflowStore:
     def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
         for key, value in tags.items():
             self.client.set_tag(run_id, key, SECRETS.redact(str(value)))
+
+
+def forget_failed_server_checks() -> None:
+    """Clear MLflow's cache of tracking-server versions (it keeps a failed check forever)."""
+    from mlflow.store.tracking.rest_store import RestStore
+
+    RestStore._get_server_version.cache_clear()
+
+
+@contextlib.contextmanager
+def _schema_lock(settings: TrackingSettings) -> Iterator[None]:
+    """For a SQLite store, a lock file beside it while its tables are created (one process at a
+    time, so that two starting together do not both create them)."""
+    database = settings.sqlite_path
+    if database is None or str(database) == ":memory:" or not os.access(database.parent, os.W_OK):
+        yield  # a read-only store's tables exist already (nothing can create them)
+        return
+    with held(database.with_name(database.name + ".lock")):
+        yield
+
+
+def _masked(err: BaseException) -> str:
+    return SECRETS.redact(mask_uris_in(str(err)))
 
 
 def probe(uri: str, timeout_s: float = 3.0) -> None:

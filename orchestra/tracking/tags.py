@@ -15,5 +15,17 @@ ARM_TAG = "orchestra.arm_id"
 """The arm a sweep-arm run ran."""
 SUPERSEDED_TAG = "orchestra.superseded"
 """'true' on an interrupted arm run that was (or will be) run again."""
+RECOVERED_TAG = "orchestra.recovered_records"
+"""On a run whose process died: how many of its records were recovered from its journal."""
+LEASE_TAG_PREFIX = "orchestra.lease."
+"""Experiment tags holding a lease (owner and heartbeat) on a tracking server."""
 
-__all__ = ["ARM_TAG", "KIND_TAG", "RUN_KEY_TAG", "SUPERSEDED_TAG", "SWEEP_TAG"]
+__all__ = [
+    "ARM_TAG",
+    "KIND_TAG",
+    "LEASE_TAG_PREFIX",
+    "RECOVERED_TAG",
+    "RUN_KEY_TAG",
+    "SUPERSEDED_TAG",
+    "SWEEP_TAG",
+]

@@ -1,8 +1,9 @@
-"""Writing traces: batches of (run id, record) pairs into the store, the rest into the spool.
+"""Writing traces: batches of journal entries into the store, a refused record isolated.
 
 `TraceSink` writes in the calling thread; `TraceProcess` (trace_process.py) runs a `TraceSink`
 in a child process so that trace writing, which is CPU-heavy in SQLAlchemy, does not compete
-with requests for the interpreter lock.
+with requests for the interpreter lock. Both answer a batch with a `TraceResult`: which entries
+are written, which the store refused (and why), and the outage that stopped the rest, if any.
 """
 
 from __future__ import annotations
@@ -10,15 +11,20 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from orchestra.redact import SECRETS
+from orchestra.tracking.codec import decode_record
+from orchestra.tracking.isolate import describe, isolate
 from orchestra.tracking.records import RequestRecord
 from orchestra.tracking.settings import TrackingSettings
-from orchestra.tracking.spool import Spool
-from orchestra.tracking.store import MlflowStore
+from orchestra.tracking.store import MlflowStore, forget_failed_server_checks
+from orchestra.tracking.uris import mask_uris_in
 
 RETRY_STORE_AFTER_S = 2.0
+
+TraceItem = tuple[int, str, bytes]
+"""(journal seq, run id, encoded record)."""
 
 
 class StoreOpener:
@@ -31,14 +37,19 @@ class StoreOpener:
         self._failed_at = 0.0
         self._lock = threading.Lock()
 
-    def get(self) -> MlflowStore | None:
+    def get(self, *, force: bool = False) -> MlflowStore | None:
+        """The store; None while it cannot be opened. `force` (a flush) tries at once, else a
+        failed open is retried at most every 2 s."""
         if self._store is not None:
             return self._store
         with self._lock:
             if self._store is None:
-                if self._failed_at and time.monotonic() - self._failed_at < RETRY_STORE_AFTER_S:
+                recently = self._failed_at and time.monotonic() - self._failed_at < RETRY_STORE_AFTER_S
+                if recently and not force:
                     return None
                 try:
+                    if self.settings.tracking_uri.startswith(("http://", "https://")):
+                        forget_failed_server_checks()
                     store = MlflowStore(self.settings)
                     _ = store.experiment_id
                 except Exception as err:
@@ -51,42 +62,54 @@ class StoreOpener:
 
 @dataclass
 class TraceResult:
-    written: int = 0
-    spooled: int = 0
+    """What became of a batch: `written` and `refused` (seq, reason) entries; `error` names the
+    outage that left the others unwritten."""
+
+    written: list[int] = field(default_factory=list)
+    refused: list[tuple[int, str]] = field(default_factory=list)
     error: str | None = None
 
 
 class TraceSink:
-    """Writes the traces of (run id, record) pairs; a failed group goes to the spool."""
+    """Writes the traces of a batch; a batch the store refuses is split until the refused
+    records stand alone (see `isolate`)."""
 
-    def __init__(self, settings: TrackingSettings, spool: Spool) -> None:
-        self.spool = spool
+    def __init__(self, settings: TrackingSettings) -> None:
         self._last_error: str | None = None
         self.store = StoreOpener(settings, self._remember)
 
     def _remember(self, what: str, err: Exception) -> None:
-        self._last_error = SECRETS.redact(f"{what}: {type(err).__name__}: {err}")
+        self._last_error = _safe(f"{what}: {describe(err)}")
 
-    def write(self, pairs: list[tuple[str, RequestRecord]]) -> TraceResult:
+    def write(self, batch: list[TraceItem], force: bool = False) -> TraceResult:
+        """Write `batch`; `force` (a flush) opens a store that failed recently at once."""
         result = TraceResult()
-        by_run: dict[str, list[RequestRecord]] = {}
-        for run_id, record in pairs:
-            by_run.setdefault(run_id, []).append(record)
-        for run_id, records in by_run.items():
-            store = self.store.get()
+        store = self.store.get(force=force)
+        if store is None:
+            result.error = self._last_error or "the tracking store is unavailable"
+            return result
+        by_run: dict[str, list[tuple[int, RequestRecord]]] = {}
+        for seq, run_id, payload in batch:
             try:
-                if store is None:
-                    raise ConnectionError("tracking store unavailable")
-                result.written += store.write_traces(run_id, records)
-            except Exception as err:
-                self._remember("writing traces", err)
-                if self.spool.append_requests(records[0].run_key, records, ["traces"]):
-                    result.spooled += 1
-        result.error, self._last_error = self._last_error, None
-        return result
+                by_run.setdefault(run_id, []).append((seq, decode_record(payload)))
+            except Exception as err:  # an entry no version of orchestra could have written
+                result.refused.append((seq, _safe(describe(err))))
+        for run_id, items in by_run.items():
 
-    def barrier(self) -> None:
-        """Writes are synchronous: nothing to wait for."""
+            def write(chunk: list[tuple[int, RequestRecord]], run_id: str = run_id) -> None:
+                store.write_traces(run_id, [record for _, record in chunk])
+
+            outcome = isolate(items, write)
+            result.written += [seq for seq, _ in outcome.written]
+            result.refused += [(seq, _safe(describe(err))) for (seq, _), err in outcome.refused]
+            if outcome.outage is not None:
+                result.error = _safe(f"writing traces: {describe(outcome.outage)}")
+                break
+        return result
 
     def close(self) -> None:
         """Nothing to release."""
+
+
+def _safe(text: str) -> str:
+    return SECRETS.redact(mask_uris_in(text))

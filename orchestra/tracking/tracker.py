@@ -2,8 +2,9 @@
 
 tracker = Tracker(load_tracking_settings())
 run = tracker.start_run("always-gpt4", params={"routing": "rules"})
-await tracker.submit(record)          # returns at once; the writer thread logs it
+await tracker.submit(record, run)     # into the journal; the writer threads log it to MLflow
 tracker.end_run(run)                   # aggregates become run metrics
+tracker.flush()                        # a FlushResult: truthy once everything is in the store
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ import numpy as np
 
 from orchestra.logs import get_logger
 from orchestra.redact import SECRETS
+from orchestra.tracking.outcome import FlushResult, TrackingStatus, WriterStats
 from orchestra.tracking.records import RequestRecord
 from orchestra.tracking.settings import TrackingSettings
-from orchestra.tracking.writer import CreateRun, EndRun, LogMetrics, TrackingWriter, WriterStats
+from orchestra.tracking.uris import register_uri_secret
+from orchestra.tracking.writer import TrackingWriter
 
 logger = get_logger("orchestra.tracking")
 
@@ -96,11 +99,12 @@ class RunHandle:
 
 
 class Tracker:
-    """Runs and request records -> MLflow, through one background `TrackingWriter`."""
+    """Runs and request records -> the journal -> MLflow, through one `TrackingWriter`."""
 
     def __init__(self, settings: TrackingSettings) -> None:
         self.settings = settings
         SECRETS.register_environment()
+        register_uri_secret(settings.tracking_uri)
         self._writer = TrackingWriter(settings) if settings.enabled else None
         self._warned_backpressure = False
         self._closed = False
@@ -118,26 +122,26 @@ class Tracker:
         tags: dict[str, str] | None = None,
         parent: RunHandle | None = None,
     ) -> RunHandle:
-        """Queue a run's creation and return at once; `wait_created` gives its MLflow id."""
-        op = CreateRun(
-            run_key=uuid.uuid4().hex,
-            name=name,
-            params={k: str(v) for k, v in (params or {}).items()},
-            tags={k: str(v) for k, v in (tags or {}).items()},
-            start_ms=int(time.time() * 1000),
-            parent_run_key=parent.run_key if parent else None,
-        )
-        handle = RunHandle(op.run_key, name, None, created=op.result)
+        """Journal a run's creation and return at once; `wait_created` gives its MLflow id."""
+        run_key = uuid.uuid4().hex
+        data = {
+            "name": name,
+            "params": {k: str(v) for k, v in (params or {}).items()},
+            "tags": {k: str(v) for k, v in (tags or {}).items()},
+            "start_ms": int(time.time() * 1000),
+            "parent_run_key": parent.run_key if parent else None,
+        }
         if self._writer is None:
-            op.result.set_result(None)
+            created: Future[str | None] = Future()
+            created.set_result(None)
         else:
-            self._writer.put(op)
-        return handle
+            created = self._writer.create_run(run_key, data)
+        return RunHandle(run_key, name, None, created=created)
 
     def attach_run(self, run_id: str, run_key: str, name: str) -> RunHandle:
         """A handle on a run that already exists (e.g. a sweep's parent, when resuming)."""
         if self._writer is not None:
-            self._writer._run_ids[run_key] = run_id
+            self._writer.attach_run(run_key, run_id)
         return RunHandle(run_key, name, run_id)
 
     def start_run(
@@ -147,8 +151,9 @@ class Tracker:
         tags: dict[str, str] | None = None,
         parent: RunHandle | None = None,
     ) -> RunHandle:
-        """Create a run and wait for its id (None while the store is down: work is spooled)."""
+        """Create a run and wait for its id (None while the store is down: it is journaled)."""
         handle = self.begin_run(name, params, tags, parent)
+        assert handle.created is not None
         handle.run_id = handle.created.result(_RUN_CREATE_TIMEOUT_S)
         return handle
 
@@ -175,40 +180,52 @@ class Tracker:
         return handle.run_id
 
     async def submit(self, record: RequestRecord, run: RunHandle) -> None:
-        """Queue a request record; waits (without blocking the loop) only when the queue is full."""
+        """Hand a record to the journal writer. Returns at once with `durability: batch` or
+        `none`; with `always`, once the record is committed. Waits (without blocking the loop)
+        while `max_queue` records are not in the journal yet (back-pressure)."""
         run.stats.add(record)
-        if self._writer is None or self._writer.offer(record):
+        writer = self._writer
+        if writer is None:
             return
-        await self._put_async(record)
+        writer.stats.submitted += 1
+        committed = writer.offer(record)
+        if committed is None:
+            committed = await self._wait_for_room(record)
+        if self.settings.durability == "always" and not committed.done():
+            await asyncio.wrap_future(committed)
 
-    async def _put_async(self, item: Any) -> None:
-        assert self._writer is not None
-        if self._writer.offer(item):
-            return
+    async def _wait_for_room(self, record: RequestRecord) -> Future[None]:
+        writer = self._writer
+        assert writer is not None
         if not self._warned_backpressure:
             logger.warning(
-                "tracking writer is %d items behind; requests now wait for it (back-pressure)",
-                self._writer.queued(),
+                "tracking: %d records are not in the journal yet; requests now wait for it (back-pressure)",
+                writer.in_memory(),
             )
             self._warned_backpressure = True
-        self._writer.stats.backpressure_waits += 1
-        while not self._writer.offer(item):  # noqa: ASYNC110 (a thread queue: poll it)
-            await asyncio.sleep(0.005)
+        writer.stats.backpressure_waits += 1
+        while True:
+            await asyncio.wrap_future(writer.room())
+            committed = writer.offer(record)
+            if committed is not None:
+                return committed
 
     def log_metrics(self, run: RunHandle, metrics: dict[str, float], step: int = 0) -> None:
         if self._writer is not None:
-            self._writer.put(LogMetrics(run.run_key, dict(metrics), step))
+            data = {"metrics": dict(metrics), "step": step, "timestamp_ms": int(time.time() * 1000)}
+            self._writer.log_metrics(run.run_key, data)
 
     def end_run(
         self, run: RunHandle, status: str = "FINISHED", metrics: dict[str, float] | None = None
     ) -> None:
-        """Queue the run's end: aggregate metrics plus `metrics`, then its terminal status."""
+        """Journal the run's end: aggregate metrics plus `metrics`, then its terminal status."""
         if run.ended or self._closed:
             return
         run.ended = True
         if self._writer is not None:
             all_metrics = {**run.stats.metrics(), **(metrics or {})}
-            self._writer.put(EndRun(run.run_key, all_metrics, status, int(time.time() * 1000)))
+            data = {"metrics": all_metrics, "status": status, "end_ms": int(time.time() * 1000)}
+            self._writer.end_run(run.run_key, data)
             self.run_id(run)
 
     def run_id(self, run: RunHandle) -> str | None:
@@ -217,25 +234,39 @@ class Tracker:
             run.run_id = self._writer.run_id(run.run_key)
         return run.run_id
 
-    def flush(self, timeout: float | None = None) -> bool:
-        """Block until everything queued so far is written or spooled (at once once closed)."""
-        return True if self._writer is None or self._closed else self._writer.flush(timeout)
+    def flush(self, timeout: float | None = None) -> FlushResult:
+        """Commit everything submitted to the journal and try to write all of it to the store;
+        the result is truthy only when all of it is there (see `FlushResult`)."""
+        if self._writer is None:
+            return FlushResult()
+        if self._closed:
+            return self._writer.result()  # as close left it: nothing is written after a close
+        return self._writer.flush(timeout)
 
-    async def aflush(self, timeout: float | None = None) -> bool:
+    async def aflush(self, timeout: float | None = None) -> FlushResult:
         return await asyncio.to_thread(self.flush, timeout)
 
     def stats(self) -> WriterStats:
         return self._writer.stats if self._writer is not None else WriterStats()
 
-    def queued(self) -> int:
-        return self._writer.queued() if self._writer is not None else 0
+    def status(self) -> TrackingStatus:
+        """Health now: `error` is a `TrackingStoreError` while the store or the journal fails."""
+        if self._writer is None:
+            return TrackingStatus(healthy=True, error=None, pending=0, journal=None, dead_letter=None)
+        return self._writer.status()
 
-    def close(self) -> None:
+    def queued(self) -> int:
+        """Records and run operations not in the store yet."""
+        return self._writer.result().pending if self._writer is not None else 0
+
+    def close(self) -> FlushResult:
+        """Write what can be written; what cannot stays in the journal (logged once, with where)."""
+        if self._writer is None:
+            return FlushResult()
         if self._closed:
-            return
+            return self._writer.result()
         self._closed = True
-        if self._writer is not None:
-            self._writer.close()
+        return self._writer.close()
 
 
 def _mean(values: list[float]) -> float:

@@ -1,435 +1,443 @@
-"""The background writer: gets every record into MLflow off the request's hot path.
+"""The background writer: every record reaches the journal first, then MLflow, off the hot path.
 
-Two threads share the work so that the fast sink never waits for the slow one:
+Three threads share the work:
 
-- the control thread takes the intake queue in order: run lifecycle (create, metrics, end),
-  and request rows, which it buffers into parquet parts of the run's request table;
-- the trace thread receives each record from the control thread and writes traces in batches
-  (one `log_spans` call per batch, then links them to the run), by default through a child
-  process (`trace_writer: process`) so that this CPU-heavy work does not slow requests down.
+- the journal thread (journal_writer.py) commits submitted records and run operations to this
+  process's journal, as the durability level asks;
+- the rows thread drains the journals' run operations and request-table parts (rows_sink.py);
+- the traces thread drains their traces in batches, by default through a child process
+  (trace_process.py) so that this CPU-heavy work does not slow requests down.
 
-Whatever the store refuses goes to the spool and is replayed later. Nothing is dropped: when
-the queues are full, producers wait (back-pressure).
+Nothing is dropped and nothing is written twice: what the store does not take stays in the
+journal and is tried again (also after a restart, by whichever process adopts the journal);
+what the store refuses goes to a dead-letter file. Memory stays bounded: a backlog waits in
+the journal, on disk, not in queues.
 """
 
 from __future__ import annotations
 
 import os
-import queue
+import sqlite3
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from concurrent.futures import TimeoutError as FutureTimeout
+from pathlib import Path
 from typing import Any
 
+from orchestra.errors import TrackingStoreError
 from orchestra.logs import get_logger
 from orchestra.redact import SECRETS
-from orchestra.tracking.records import RequestRecord, to_row
+from orchestra.tracking.dead_letter import DeadLetters
+from orchestra.tracking.isolate import describe
+from orchestra.tracking.journal import (
+    ATTACH_RUN,
+    CREATE_RUN,
+    END_RUN,
+    METRICS,
+    Entry,
+    Journal,
+    JournalClosed,
+    store_identity,
+)
+from orchestra.tracking.journal_writer import JournalWriter, Operation
+from orchestra.tracking.legacy_spool import import_legacy_spool
+from orchestra.tracking.outcome import FlushResult, TrackingStatus, WriterStats
+from orchestra.tracking.records import RequestRecord
+from orchestra.tracking.recovery import finish_crashed_runs
+from orchestra.tracking.rows_sink import RowsSink, StoreOutage, readable
 from orchestra.tracking.settings import TrackingSettings
-from orchestra.tracking.spool import Spool
-from orchestra.tracking.store import MlflowStore
 from orchestra.tracking.trace_sink import StoreOpener, TraceResult, TraceSink
+from orchestra.tracking.uris import mask_uris_in, masked_uri
 
 logger = get_logger("orchestra.tracking")
 
-_REPLAY_EVERY_S = 15.0
-_STOP = object()
-
-
-@dataclass
-class CreateRun:
-    run_key: str
-    name: str
-    params: dict[str, Any]
-    tags: dict[str, str]
-    start_ms: int
-    parent_run_key: str | None = None
-    result: Future[str | None] = field(default_factory=Future)
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "op": "create_run",
-            "run_key": self.run_key,
-            "name": self.name,
-            "params": self.params,
-            "tags": self.tags,
-            "start_ms": self.start_ms,
-            "parent_run_key": self.parent_run_key,
-        }
-
-
-@dataclass
-class EndRun:
-    run_key: str
-    metrics: dict[str, float]
-    status: str
-    end_ms: int
-
-
-@dataclass
-class LogMetrics:
-    run_key: str
-    metrics: dict[str, float]
-    step: int = 0
-
-
-@dataclass
-class Barrier:
-    """Set once everything queued before it is written (or spooled) by both threads."""
-
-    rows_done: threading.Event = field(default_factory=threading.Event)
-    traces_done: threading.Event = field(default_factory=threading.Event)
-
-    def wait(self, timeout: float | None) -> bool:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        if not self.rows_done.wait(timeout):
-            return False
-        remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)
-        return self.traces_done.wait(remaining)
-
-
-@dataclass
-class WriterStats:
-    """Counters the writer keeps; read them with `Tracker.stats()`."""
-
-    traces_written: int = 0
-    rows_written: int = 0
-    parts_written: int = 0
-    spooled_operations: int = 0
-    replayed_operations: int = 0
-    failures: int = 0
-    last_error: str | None = None
-    backpressure_waits: int = 0
+JOURNAL_DIR = "journal"
+DEAD_LETTER_DIR = "dead-letter"
+ADOPT_EVERY_S = 10.0
+"""How often a running process looks for journals of processes that died meanwhile."""
+_RETRY_S = (1.0, 2.0, 4.0, 8.0)
+"""Waits between passes while the store fails (a flush tries at once)."""
 
 
 class TrackingWriter:
-    """Owns every write to the tracking store; see the module docstring."""
+    """Owns the journals and every write to the tracking store; see the module docstring."""
 
-    def __init__(self, settings: TrackingSettings) -> None:
+    def __init__(self, settings: TrackingSettings, clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
         self.stats = WriterStats()
-        self.spool = Spool(settings.spool_dir)
-        self._opener = StoreOpener(settings, self._note_failure)
-        self._store_failed_at = 0.0
-        self._intake: queue.Queue[Any] = queue.Queue(maxsize=settings.max_queue)
-        self._traces: queue.Queue[Any] = queue.Queue(maxsize=settings.max_queue)
+        self.folder = Path(settings.spool_dir)
+        self._clock = clock
+        self._store_identity = store_identity(settings.tracking_uri, settings.experiment)
+        self.journal = Journal.create(self.folder / JOURNAL_DIR, settings.durability, self._store_identity)
+        self._journals: list[Journal] = [self.journal]
+        self._retired: list[Journal] = []
+        self._journals_lock = threading.Lock()
+        self._letters: dict[str, DeadLetters] = {}
         self._run_ids: dict[str, str] = {}
-        self._pending_rows: dict[str, list[RequestRecord]] = {}
-        self._pending_since: dict[str, float] = {}
-        self._last_replay = 0.0
-        self._closed = False
-        self._trace_backend: TraceSink | Any = self._start_trace_backend()
-        self._control = threading.Thread(target=self._control_loop, name="orchestra-tracking", daemon=True)
-        self._tracer = threading.Thread(target=self._trace_loop, name="orchestra-traces", daemon=True)
-        self._control.start()
-        self._tracer.start()
+        self._create_waiters: dict[str, Future[str | None]] = {}
+        self._failing: dict[str, str | None] = {"rows": None, "traces": None}
+        self._opener = StoreOpener(settings, self._note_failure)
+        self._rows = RowsSink(
+            settings,
+            self.stats,
+            self._run_ids,
+            self._create_waiters,
+            self.dead_letters,
+            self._note_failure,
+            clock,
+        )
+        self._rows_wake = threading.Event()
+        self._traces_wake = threading.Event()
+        self._barrier_lock = threading.Lock()
+        self._barriers: dict[str, list[threading.Event]] = {"rows": [], "traces": []}
+        self._stopping = False
+        self._closed: FlushResult | None = None
+        import_legacy_spool(self.folder, self.journal)
+        self._last_scan = clock()
+        self.adopt_orphans()
+        self._intake = JournalWriter(
+            self.journal,
+            durability=settings.durability,
+            max_records=settings.max_queue,
+            sync_interval_s=settings.sync_interval_s,
+            stats=self.stats,
+            dead_letters=self.dead_letters(self.journal),
+            on_commit=self._committed,
+            on_failure=self._not_journaled,
+        )
+        self._trace_backend: Any = self._start_trace_backend()
+        self._threads = [
+            threading.Thread(target=self._loop, args=("rows",), name="orchestra-tracking", daemon=True),
+            threading.Thread(target=self._loop, args=("traces",), name="orchestra-traces", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
 
     # ---- producer side -------------------------------------------------------------------
 
-    def offer(self, item: Any) -> bool:
-        """Queue `item` without blocking; False when the queue is full."""
-        try:
-            self._intake.put_nowait(item)
-        except queue.Full:
-            return False
-        return True
+    def offer(self, record: RequestRecord) -> Future[None] | None:
+        """Buffer a record for the journal: the future of its commit, or None when full."""
+        return self._intake.offer(record)
 
-    def put(self, item: Any) -> None:
-        """Queue `item`, waiting while the queue is full (back-pressure)."""
-        if not self.offer(item):
-            self.stats.backpressure_waits += 1
-            self._intake.put(item)
+    def room(self) -> Future[None]:
+        return self._intake.room()
 
-    def flush(self, timeout: float | None = None) -> bool:
-        """Wait until everything queued so far is written (or spooled); False on timeout."""
-        barrier = Barrier()
-        self.put(barrier)
-        return barrier.wait(timeout)
+    def in_memory(self) -> int:
+        return self._intake.in_memory()
 
-    def close(self, timeout: float | None = None) -> None:
-        if self._closed:
-            return
-        self.flush(timeout)
-        self._closed = True
-        self.put(_STOP)
-        self._control.join(timeout)
-        self._tracer.join(timeout)
+    def create_run(self, run_key: str, data: dict[str, Any]) -> Future[str | None]:
+        """Journal a run's creation; the future gives its MLflow id (None while the store is down)."""
+        waiter: Future[str | None] = Future()
+        self._create_waiters[run_key] = waiter
+        self._intake.put_operation(Operation(CREATE_RUN, run_key, data))
+        return waiter
 
-    def queued(self) -> int:
-        return self._intake.qsize() + self._traces.qsize()
+    def end_run(self, run_key: str, data: dict[str, Any]) -> None:
+        self._intake.put_operation(Operation(END_RUN, run_key, data))
+
+    def log_metrics(self, run_key: str, data: dict[str, Any]) -> None:
+        self._intake.put_operation(Operation(METRICS, run_key, data))
+
+    def attach_run(self, run_key: str, run_id: str) -> None:
+        self._run_ids[run_key] = run_id
+        self._intake.put_operation(Operation(ATTACH_RUN, run_key, {"run_id": run_id}))
 
     def run_id(self, run_key: str) -> str | None:
         return self._run_ids.get(run_key)
 
+    # ---- flush, status, close ------------------------------------------------------------
+
+    def flush(self, timeout: float | None = None) -> FlushResult:
+        """Commit what is buffered, then have each sink try everything it owes; see FlushResult."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            self._intake.barrier().result(_remaining(deadline))
+        except FutureTimeout:
+            return self.result(timed_out=True)
+        for sink in ("rows", "traces"):  # rows first: a run is created before its traces go
+            if not self._barrier(sink).wait(_remaining(deadline)):
+                return self.result(timed_out=True)
+        return self.result()
+
+    def result(self, *, timed_out: bool = False) -> FlushResult:
+        """Where everything submitted stands now (after `close`: as it was left)."""
+        if self._closed is not None:
+            return self._closed
+        records = operations = 0
+        for journal in self._active():
+            try:
+                owed_records, owed_operations = journal.pending_counts()
+            except (JournalClosed, sqlite3.ProgrammingError):
+                continue  # retired meanwhile: it owed nothing
+            records += owed_records
+            operations += owed_operations
+        in_memory = self._intake.in_memory()
+        stats = self.stats
+        written = stats.submitted + stats.recovered_records - records - in_memory - stats.dead_lettered
+        letters = self.folder / DEAD_LETTER_DIR
+        return FlushResult(
+            written=max(written, 0),
+            pending=records + operations + in_memory,
+            spooled=records + operations,
+            dead_lettered=stats.dead_lettered,
+            timed_out=timed_out,
+            journal=str(self.journal.path),
+            dead_letter=str(letters) if stats.dead_lettered else None,
+            error=self._error_text(),
+        )
+
+    def status(self) -> TrackingStatus:
+        text = self._error_text()
+        result = self.result()
+        return TrackingStatus(
+            healthy=text is None,
+            error=TrackingStoreError(text) if text else None,
+            pending=result.pending,
+            journal=result.journal,
+            dead_letter=result.dead_letter,
+        )
+
+    def close(self, timeout: float | None = None) -> FlushResult:
+        """Flush, stop every thread and the trace process, and say (once) what is left where."""
+        if self._closed is not None:
+            return self._closed
+        flushed = self.flush(timeout)
+        self._stopping = True
+        lost = self._intake.stop(timeout)
+        self._rows_wake.set()
+        self._traces_wake.set()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._trace_backend.close()
+        final = self.result(timed_out=flushed.timed_out)
+        self._closed = final
+        self._report(final, lost)
+        for journal in [*self._journals, *self._retired]:
+            journal.close(delete_if_empty=True)
+        return final
+
+    def _report(self, result: FlushResult, lost: int) -> None:
+        problems = []
+        if result.spooled:
+            problems.append(
+                f"{result.spooled} record(s) and run operation(s) are not in the tracking store "
+                f"{masked_uri(self.settings.tracking_uri)} yet ({result.error or 'store unavailable'}); "
+                f"they are kept in {self.folder / JOURNAL_DIR} and written by the next orchestra "
+                f"process that uses that spool folder"
+            )
+        if lost:
+            problems.append(
+                f"{lost} record(s) could not even reach the journal ({result.error}) and are lost"
+            )
+        if result.dead_lettered:
+            problems.append(
+                f"{result.dead_lettered} record(s) were refused by the store; "
+                f"they are kept in {result.dead_letter}"
+            )
+        if problems:
+            logger.warning("tracking: %s", "; ".join(problems))
+
     # ---- shared helpers ------------------------------------------------------------------
 
-    def _store(self) -> MlflowStore | None:
-        """The control thread's store; None while the store is down."""
-        return self._opener.get()
+    def dead_letters(self, journal: Journal) -> DeadLetters:
+        letters = self._letters.get(journal.id)
+        if letters is None:
+            letters = self._letters[journal.id] = DeadLetters(self.folder / DEAD_LETTER_DIR, journal.id)
+        return letters
+
+    def _active(self) -> list[Journal]:
+        with self._journals_lock:
+            return list(self._journals)
+
+    def _not_journaled(self, entries: list[Entry]) -> None:
+        """The journal cannot take these now: whoever waits for a run's creation learns that it
+        is not in the store yet (it is created once the journal takes it)."""
+        for entry in entries:
+            if entry.kind == CREATE_RUN:
+                waiter = self._create_waiters.pop(entry.run_key, None)
+                if waiter is not None and waiter.set_running_or_notify_cancel():
+                    waiter.set_result(None)
+
+    def _committed(self) -> None:
+        self._rows_wake.set()
+        self._traces_wake.set()
+
+    def _barrier(self, sink: str) -> threading.Event:
+        event = threading.Event()
+        with self._barrier_lock:
+            self._barriers[sink].append(event)
+        (self._rows_wake if sink == "rows" else self._traces_wake).set()
+        return event
 
     def _start_trace_backend(self) -> Any:
         if self.settings.trace_writer == "process" and os.name == "posix":
             from orchestra.tracking.trace_process import TraceProcess
 
-            return TraceProcess(self.settings, self.spool, self._count_traces)
-        return TraceSink(self.settings, self.spool)
+            return TraceProcess(self.settings, on_restart=self._count_restart)
+        return TraceSink(self.settings)
 
-    def _count_traces(self, result: TraceResult) -> None:
-        self.stats.traces_written += result.written
-        self.stats.spooled_operations += result.spooled
-        if result.error:
-            self.stats.failures += 1
-            self.stats.last_error = result.error
-            if not self._store_failed_at:
-                logger.warning("writing traces failed; spooling to %s (%s)", self.spool.folder, result.error)
-            self._store_failed_at = time.monotonic()
+    def _count_restart(self) -> None:
+        self.stats.trace_process_restarts += 1
 
-    def _note_failure(self, what: str, err: Exception) -> None:
+    def _note_failure(self, what: str, err: BaseException | str, sink: str = "rows") -> None:
+        text = err if isinstance(err, str) else f"{what}: {describe(err)}"
+        text = SECRETS.redact(mask_uris_in(text))
         self.stats.failures += 1
-        self.stats.last_error = SECRETS.redact(f"{what}: {type(err).__name__}: {err}")
-        if not self._store_failed_at:
+        self.stats.last_error = text
+        if self._failing[sink] is None:
             logger.warning(
-                "tracking store failed while %s; spooling to %s (%s)",
-                what,
-                self.spool.folder,
-                self.stats.last_error,
+                "the tracking store %s failed (%s); the journal keeps everything and it is retried",
+                masked_uri(self.settings.tracking_uri),
+                text,
             )
-        self._store_failed_at = time.monotonic()
+        self._failing[sink] = text
 
-    def _resolve_run(self, run_key: str) -> str | None:
-        if run_key in self._run_ids:
-            return self._run_ids[run_key]
-        store = self._store()
-        if store is None:
-            return None
-        try:
-            run_id = store.find_run(run_key)
-        except Exception as err:
-            self._note_failure("looking up a run", err)
-            return None
-        if run_id:
-            self._run_ids[run_key] = run_id
-        return run_id
+    def _error_text(self) -> str | None:
+        failing = self._intake.failing
+        if failing is not None:
+            return SECRETS.redact(
+                f"the tracking journal {self.journal.path} cannot be written: {describe(failing)}"
+            )
+        for text in self._failing.values():
+            if text is not None:
+                return text
+        return None
 
-    def _spool_records(self, run_key: str, records: list[RequestRecord], sinks: list[str]) -> None:
-        if self.spool.append_requests(run_key, records, sinks):
-            self.stats.spooled_operations += 1
+    # ---- the rows and traces threads -----------------------------------------------------
 
-    def _spool_ops(self, operations: list[dict[str, Any]]) -> None:
-        if self.spool.try_append(operations):
-            self.stats.spooled_operations += len(operations)
-
-    def _guarded(self, step: Callable[..., Any], *args: Any) -> None:
-        """Run one step; a bug in it is logged, and the thread keeps writing what it can."""
-        try:
-            step(*args)
-        except Exception:
-            self.stats.failures += 1
-            logger.exception("tracking writer step %s failed", getattr(step, "__name__", step))
-
-    # ---- control thread: runs and request rows -------------------------------------------
-
-    def _control_loop(self) -> None:
-        self._guarded(self._replay_spool)
+    def _loop(self, sink: str) -> None:
+        wake = self._rows_wake if sink == "rows" else self._traces_wake
+        work = self._rows_pass if sink == "rows" else self._traces_pass
+        failures = 0
         while True:
-            batch = _drain(self._intake, self.settings.flush_interval_s, self.settings.batch_size)
-            for item in batch:
-                if item is _STOP:
-                    self._guarded(self._flush_parts)
-                    self._traces.put(_STOP)
-                    return
-                self._guarded(self._handle, item)
-            self._guarded(self._flush_due_parts)
-            if self._store_failed_at and time.monotonic() - self._last_replay > _REPLAY_EVERY_S:
-                self._guarded(self._replay_spool)
+            self._rest(
+                sink, wake, _RETRY_S[min(failures - 1, 3)] if failures else self.settings.flush_interval_s
+            )
+            with self._barrier_lock:
+                barriers, self._barriers[sink] = self._barriers[sink], []
+            stopping = self._stopping
+            try:
+                ok = work(force=bool(barriers) or stopping)
+            except Exception:  # a bug: say so, keep writing what can be written
+                logger.exception("tracking %s pass failed", sink)
+                ok = False
+            if ok:
+                failures = 0
+                self._failing[sink] = None
+            else:
+                failures += 1
+            for event in barriers:
+                event.set()
+            if stopping:
+                return
 
-    def _handle(self, item: Any) -> None:
-        if isinstance(item, RequestRecord):
-            self._buffer_row(item)
-            self._traces.put(item)
-        elif isinstance(item, Barrier):
-            self._flush_parts()
-            item.rows_done.set()
-            self._traces.put(item)
-        elif isinstance(item, CreateRun):
-            run_id = self._create_run(item)
-            if item.result.set_running_or_notify_cancel():
-                item.result.set_result(run_id)
-        elif isinstance(item, EndRun):
-            self._end_run(item)
-        elif isinstance(item, LogMetrics):
-            self._log_metrics(item)
-
-    def _create_run(self, op: CreateRun) -> str | None:
-        """The new run's id; None (and the creation spooled) while the store is down."""
-        self._store_or_spool(op.as_json(), "creating a run")
-        return self._run_ids.get(op.run_key)
-
-    def _end_run(self, op: EndRun) -> None:
-        self._flush_parts(op.run_key)
-        operation = {"op": "end_run", "run_key": op.run_key, "metrics": op.metrics, "status": op.status}
-        self._store_or_spool(operation | {"end_ms": op.end_ms}, "ending a run")
-
-    def _log_metrics(self, op: LogMetrics) -> None:
-        operation = {"op": "metrics", "run_key": op.run_key, "metrics": op.metrics, "step": op.step}
-        self._store_or_spool(operation, "logging metrics")
-
-    def _store_or_spool(self, operation: dict[str, Any], what: str) -> None:
-        try:
-            if not self._apply(operation):
-                raise ConnectionError("run not created in the store yet")
-        except Exception as err:
-            self._note_failure(what, err)
-            self._spool_ops([operation])
-
-    def _buffer_row(self, record: RequestRecord) -> None:
-        pending = self._pending_rows.setdefault(record.run_key, [])
-        if not pending:
-            self._pending_since[record.run_key] = time.monotonic()
-        pending.append(record)
-        if len(pending) >= self.settings.rows_per_part:
-            self._flush_parts(record.run_key)
-
-    def _flush_due_parts(self) -> None:
-        now = time.monotonic()
-        for run_key, since in list(self._pending_since.items()):
-            if now - since >= self.settings.part_interval_s:
-                self._flush_parts(run_key)
-
-    def _flush_parts(self, run_key: str | None = None) -> None:
-        for key in [run_key] if run_key is not None else list(self._pending_rows):
-            records = self._pending_rows.pop(key, [])
-            self._pending_since.pop(key, None)
-            if records:
-                self._write_part(key, records)
-
-    def _write_part(self, run_key: str, records: list[RequestRecord]) -> None:
-        run_id = self._resolve_run(run_key)
-        store = self._store()
-        try:
-            if run_id is None or store is None:
-                raise ConnectionError("run not created in the store yet")
-            rows = [to_row(record, run_id) for record in records]
-            name = f"part-{records[0].start_ns:020d}-{uuid.uuid4().hex[:8]}.parquet"
-            store.write_request_part(run_id, rows, name)
-        except Exception as err:
-            self._note_failure("writing the request table", err)
-            self._spool_records(run_key, records, ["rows"])
-            return
-        self.stats.rows_written += len(records)
-        self.stats.parts_written += 1
-
-    # ---- trace thread --------------------------------------------------------------------
-
-    def _trace_loop(self) -> None:
-        backend = self._trace_backend
+    def _rest(self, sink: str, wake: threading.Event, delay: float) -> None:
+        """Wait `delay`, or less when woken; while the store fails, only a flush or close cuts
+        the wait short (new records alone do not: they are safe in the journal)."""
+        deadline = self._clock() + delay
+        retrying = delay > self.settings.flush_interval_s
         while True:
-            batch = _drain(self._traces, self.settings.flush_interval_s, self.settings.batch_size)
-            pairs: list[tuple[str, RequestRecord]] = []
-            unresolved: dict[str, list[RequestRecord]] = {}  # by run key: spooled one file per run
-            for item in batch:
-                if isinstance(item, RequestRecord):
-                    run_id = self._resolve_run(item.run_key)
-                    if run_id is None:
-                        unresolved.setdefault(item.run_key, []).append(item)
-                    else:
-                        pairs.append((run_id, item))
-                    continue
-                # a barrier or stop: everything before it is written or spooled first
-                self._guarded(self._spool_unresolved, unresolved)
-                self._guarded(self._send_traces, pairs)
-                pairs, unresolved = [], {}
-                if item is _STOP:
-                    self._guarded(backend.close)
-                    return
-                if isinstance(item, Barrier):
-                    self._guarded(backend.barrier)
-                    item.traces_done.set()
-            self._guarded(self._spool_unresolved, unresolved)
-            self._guarded(self._send_traces, pairs)
+            wake.wait(max(deadline - self._clock(), 0.0))
+            wake.clear()
+            if not retrying or self._stopping or self._barriers[sink] or self._clock() >= deadline:
+                return
 
-    def _spool_unresolved(self, unresolved: dict[str, list[RequestRecord]]) -> None:
-        """Spool the traces of records whose run the store does not have (yet)."""
-        for run_key, records in unresolved.items():
-            self._spool_records(run_key, records, ["traces"])
-
-    def _send_traces(self, pairs: list[tuple[str, RequestRecord]]) -> None:
-        if pairs:
-            self._count_traces(self._trace_backend.write(pairs))
-
-    # ---- replay (control thread) ---------------------------------------------------------
-
-    def _replay_spool(self) -> None:
-        self._last_replay = time.monotonic()
-        files = self.spool.claim()
-        if not files:
-            return
-        failures_before = self.stats.failures
-        for path in files:
-            leftovers = [operation for operation in Spool.read(path) if not self._replay(operation)]
-            if leftovers:
-                self._spool_ops(leftovers)
-                self.stats.spooled_operations -= len(leftovers)  # moved, not new
-            Spool.release(path)
-        if self.stats.failures == failures_before:
-            self._store_failed_at = 0.0
-
-    def _replay(self, operation: dict[str, Any]) -> bool:
-        try:
-            done = self._apply(operation)
-        except Exception as err:
-            self._note_failure(f"replaying a spooled {operation.get('op')}", err)
-            return False
-        if done:
-            self.stats.replayed_operations += 1
-        return done
-
-    def _apply(self, operation: dict[str, Any]) -> bool:
-        """Write one spool-format operation; False when its run or the store is unavailable."""
-        kind, run_key = operation["op"], operation["run_key"]
-        store = self._store()
+    def _rows_pass(self, force: bool) -> bool:
+        store = self._opener.get(force=force)
         if store is None:
+            for journal in self._active():
+                self._rows.abandon_creations(journal)
             return False
-        run_id = self._resolve_run(run_key)
-        if kind == "create_run":
-            if run_id is None:
-                parent_key = operation.get("parent_run_key")
-                self._run_ids[run_key] = store.create_run(
-                    operation["name"],
-                    run_key=run_key,
-                    params=operation["params"],
-                    tags=operation["tags"],
-                    start_ms=operation["start_ms"],
-                    parent_run_id=self._resolve_run(parent_key) if parent_key else None,
-                )
-            return True
-        if run_id is None:
+        try:
+            for journal in self._active():
+                self._rows.drain(journal, store, force=force)
+        except StoreOutage:
+            for journal in self._active():
+                self._rows.abandon_creations(journal)
             return False
-        if kind == "requests":
-            records = [RequestRecord.from_json(r) for r in operation["records"]]
-            if "traces" in operation["sinks"]:
-                self.stats.traces_written += store.write_traces(run_id, records)
-            if "rows" in operation["sinks"]:
-                self._write_part(run_key, records)  # spools the rows again if it fails
-        elif kind == "end_run":
-            store.end_run(run_id, operation["metrics"], operation["status"], operation["end_ms"])
-        elif kind == "metrics":
-            store.log_metrics(run_id, operation["metrics"], operation.get("step", 0))
+        self._retire_drained(store)
+        if self._clock() - self._last_scan >= ADOPT_EVERY_S:
+            self.adopt_orphans()
         return True
 
+    def _traces_pass(self, force: bool) -> bool:
+        self._close_retired()
+        for journal in self._active():
+            try:
+                upto = journal.last_seq()
+                while batch := journal.pending_traces(self.settings.batch_size, upto):
+                    if not self._send_traces(journal, batch, force):
+                        return False
+            except JournalClosed:
+                continue
+        return True
 
-def _drain(source: queue.Queue[Any], wait_s: float, limit: int) -> list[Any]:
-    """Up to `limit` items: wait up to `wait_s` for the first, then take what is there."""
-    try:
-        first = source.get(timeout=wait_s)
-    except queue.Empty:
-        return []
-    batch = [first]
-    while len(batch) < limit:
-        try:
-            batch.append(source.get_nowait())
-        except queue.Empty:
-            break
-    return batch
+    def _send_traces(self, journal: Journal, batch: list[tuple[int, str, str, bytes]], force: bool) -> bool:
+        items = [(seq, run_id, payload) for seq, _, run_id, payload in batch]
+        result: TraceResult = self._trace_backend.write(items, force)
+        entries = {seq: (run_key, payload) for seq, run_key, _, payload in batch}
+        refused = []
+        for seq, reason in result.refused:
+            run_key, payload = entries[seq]
+            try:
+                self.dead_letters(journal).add("traces", seq, "request", run_key, readable(payload), reason)
+            except OSError:
+                continue  # not kept elsewhere: it stays in the journal
+            refused.append(seq)
+            self.stats.dead_lettered += 1
+        journal.mark_traces(result.written, refused)
+        self.stats.traces_written += len(result.written)
+        if result.error is None and not (result.written or refused):
+            result.error = "the trace writer answered without writing anything"
+        if result.error is not None:
+            self._note_failure("writing traces", result.error, sink="traces")
+            return False
+        return True
+
+    # ---- journals of processes that died -------------------------------------------------
+
+    def adopt_orphans(self) -> int:
+        """Adopt the journals in the spool folder whose process is gone; returns how many."""
+        self._last_scan = self._clock()
+        with self._journals_lock:
+            held = {journal.path for journal in [*self._journals, *self._retired]}
+        adopted = 0
+        for path in Journal.orphans(self.folder / JOURNAL_DIR, held):
+            journal = Journal.adopt(path, self.settings.durability, self._store_identity)
+            if journal is None:
+                continue
+            owed = sum(journal.recovered.values())
+            self.stats.adopted_journals += 1
+            self.stats.recovered_records += owed
+            with self._journals_lock:
+                self._journals.append(journal)
+            adopted += 1
+            logger.info(
+                "adopted the tracking journal %s of a process that is gone (%d records owed)", path, owed
+            )
+        if adopted:
+            self._committed()
+        return adopted
+
+    def _retire_drained(self, store: Any) -> None:
+        """Adopted journals that owe nothing: their crashed runs are closed, they are retired."""
+        for journal in self._active()[1:]:
+            if not journal.is_empty():
+                continue
+            finish_crashed_runs(journal, store)
+            with self._journals_lock:
+                self._journals.remove(journal)
+                self._retired.append(journal)
+
+    def _close_retired(self) -> None:
+        """Close retired journals (in the traces thread, which is then not reading them)."""
+        with self._journals_lock:
+            closing, self._retired = self._retired, []
+        for journal in closing:
+            journal.close(delete_if_empty=True)
+
+
+def _remaining(deadline: float | None) -> float | None:
+    return None if deadline is None else max(deadline - time.monotonic(), 0.0)

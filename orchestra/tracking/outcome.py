@@ -1,0 +1,77 @@
+"""What the tracker reports: counters, a flush's result and its health.
+
+result = tracker.flush()
+if not result:                      # something is not in the store yet (or was refused)
+    print(result)                   # written 98, pending 2 (2 in the journal), dead-lettered 0
+tracker.status().error              # a TrackingStoreError while the store or journal fails
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from orchestra.errors import TrackingStoreError
+
+
+@dataclass
+class WriterStats:
+    """Counters the writer keeps; read them with `Tracker.stats()`."""
+
+    submitted: int = 0
+    journaled: int = 0
+    rows_written: int = 0
+    parts_written: int = 0
+    traces_written: int = 0
+    operations_applied: int = 0
+    dead_lettered: int = 0
+    adopted_journals: int = 0
+    recovered_records: int = 0
+    failures: int = 0
+    journal_failures: int = 0
+    trace_process_restarts: int = 0
+    last_error: str | None = None
+    backpressure_waits: int = 0
+    max_in_memory: int = 0
+    """The most records held in memory at once before they reached the journal."""
+
+
+@dataclass(frozen=True)
+class FlushResult:
+    """Where everything submitted stands after a flush; truthy only when all of it is in the store.
+
+    `written`: records in the store (request row and trace); `pending`: records and run
+    operations not in the store yet; `spooled`: of those, how many are safe in the journal (the
+    rest are still in memory, e.g. while the journal's disk is full); `dead_lettered`: records the
+    store refused, kept in the dead-letter file. A flush that timed out is never a success."""
+
+    written: int = 0
+    pending: int = 0
+    spooled: int = 0
+    dead_lettered: int = 0
+    timed_out: bool = False
+    journal: str | None = None
+    dead_letter: str | None = None
+    error: str | None = None
+
+    def __bool__(self) -> bool:
+        return not self.timed_out and self.pending == 0 and self.dead_lettered == 0
+
+    def __str__(self) -> str:
+        text = (
+            f"written {self.written}, pending {self.pending} ({self.spooled} in the journal), "
+            f"dead-lettered {self.dead_lettered}"
+        )
+        if self.timed_out:
+            text += ", timed out"
+        return text + (f" ({self.error})" if self.error else "")
+
+
+@dataclass(frozen=True)
+class TrackingStatus:
+    """The tracker's health: `error` holds why the store or the journal cannot be written now."""
+
+    healthy: bool
+    error: TrackingStoreError | None
+    pending: int
+    journal: str | None
+    dead_letter: str | None

@@ -33,6 +33,9 @@ from typing import Any
 import ahocorasick_rs
 
 MASK = "[REDACTED]"
+URL_MASK = "***"
+"""How a password inside a URL is shown: `postgresql://user:***@host/db`."""
+URL_PASSWORD = "url-password"
 FRAGMENT_LENGTH = 8
 """A secret is masked wherever this many of its consecutive characters appear (and shorter
 values are not registered: they are not credentials)."""
@@ -85,7 +88,7 @@ DETECTORS: tuple[Detector, ...] = (
         re.compile(r"(?i:api[_-]key)=(?P<secret>[A-Za-z0-9._\-]{8,})"),
         back=4,
     ),
-    Detector("url-password", ("://",), re.compile(r"://[^\s/:@]*:(?P<secret>[^\s/@]+)@"), always=True),
+    Detector(URL_PASSWORD, ("://",), re.compile(r"://[^\s/:@]*:(?P<secret>[^\s/@]+)@"), always=True),
 )
 
 
@@ -111,29 +114,36 @@ class _Matcher:
             grams + anchors, implementation=ahocorasick_rs.Implementation.DFA
         )
 
-    def spans(self, text: str) -> list[tuple[int, int]]:
-        """The (start, end) ranges to mask, merged and in order."""
+    def spans(self, text: str) -> list[tuple[int, int, str]]:
+        """The (start, end, mask) ranges to mask, merged and in order. A URL's password is
+        shown as `***` (`user:***@host`), everything else as `[REDACTED]`."""
         try:
             matches = self._automaton.find_matches_as_indexes(text, overlapping=True)
         except UnicodeEncodeError:  # lone surrogates: search a copy with each one replaced by "?"
             probe = text.encode("utf-8", "replace").decode("utf-8")
             matches = self._automaton.find_matches_as_indexes(probe, overlapping=True)
-        found: list[tuple[int, int]] = []
+        found: list[tuple[int, int, bool]] = []
         for index, start, end in matches:
             if index < self._gram_count:
-                found.append((start, end))
-            elif (span := self._anchored[index - self._gram_count].span(text, start)) is not None:
-                found.append(span)
+                found.append((start, end, False))
+                continue
+            detector = self._anchored[index - self._gram_count]
+            if (span := detector.span(text, start)) is not None:
+                found.append((*span, detector.name == URL_PASSWORD))
         if not found:
-            return found
+            return []
         found.sort()
-        merged = [found[0]]
-        for start, end in found[1:]:
-            last_start, last_end = merged[-1]
-            if start <= last_end:
-                merged[-1] = (last_start, max(last_end, end))
+        groups = [[found[0]]]
+        for item in found[1:]:
+            if item[0] <= max(end for _, end, _ in groups[-1]):
+                groups[-1].append(item)
             else:
-                merged.append((start, end))
+                groups.append([item])
+        merged = []
+        for group in groups:
+            start, end = group[0][0], max(end for _, end, _ in group)
+            in_url = any(u_start <= start and end <= u_end for u_start, u_end, url in group if url)
+            merged.append((start, end, URL_MASK if in_url else MASK))
         return merged
 
     def redact(self, text: str) -> str:
@@ -141,8 +151,8 @@ class _Matcher:
         if not spans:
             return text
         pieces, position = [], 0
-        for start, end in spans:
-            pieces += [text[position:start], MASK]
+        for start, end, mask in spans:
+            pieces += [text[position:start], mask]
             position = end
         pieces.append(text[position:])
         return "".join(pieces)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestra.errors import InvalidRequest
+from orchestra.tracking.sanitize import INVALID_TEXT_TAG
 from orchestra.types import TaskComplexity
 
 TEMPERATURE_RANGE = (0.0, 2.0)
@@ -107,7 +108,7 @@ def record_fields(a: RequestArguments) -> dict[str, Any]:
         return storable_text(value if isinstance(value, str) else repr(value))
 
     tags = a.tags if isinstance(a.tags, Mapping) else {}
-    return {
+    fields = {
         "user_id": text(a.user_id),
         "session_id": None if a.session_id is None else text(a.session_id),
         "task_type": text(a.task_type),
@@ -115,6 +116,11 @@ def record_fields(a: RequestArguments) -> dict[str, Any]:
         "system_prompt": None if a.system_prompt is None else text(a.system_prompt),
         "tags": {text(k): text(v) for k, v in tags.items()},
     }
+    raw = [a.user_id, a.session_id, a.task_type, a.prompt, a.system_prompt, *tags, *tags.values()]
+    replaced = any(isinstance(value, str) and _LONE_SURROGATE.search(value) for value in raw)
+    if replaced:  # flagged as the tracker's ingest flags text it had to replace
+        fields["tags"][INVALID_TEXT_TAG] = "replaced"
+    return fields
 
 
 def storable_text(value: str) -> str:

@@ -142,7 +142,7 @@ def test_no_piece_of_the_key_in_cli_output_logs_errors_params_and_tags(leaky_run
     printed = leaky_run["printed"]
     assert leaky_run["codes"] == [1, 2, 0]  # the gateway refused the key; the bad config was refused
     assert "Incorrect API key provided" in printed and "routing.rules.0.providers names" in printed
-    assert "MLFLOW_BACKEND_STORE_URI='postgresql://orchestra:[REDACTED]@127.0.0.1:9/runs'" in printed
+    assert "MLFLOW_BACKEND_STORE_URI='postgresql://orchestra:***@127.0.0.1:9/runs'" in printed
     assert leaks(printed) == []
     assert "request" in leaky_run["logged"] and leaks(leaky_run["logged"]) == []
     assert leaky_run["raised"] and leaks(" ".join(map(str, leaky_run["raised"]))) == []

@@ -7,6 +7,9 @@ result = orch.process_request_sync("Name three primes.", task_type="general", us
 
 from orchestra.config import Settings, load_settings
 from orchestra.consensus import ConsensusManager, ConsensusOutcome, ConsensusStrategy, LexicalConsensus
+from orchestra.engine.hooks import Hooks
+from orchestra.engine.orchestrator import AIOrchestrationFramework, Orchestra, RunScope
+from orchestra.engine.streaming import StreamingResponse
 from orchestra.errors import (
     AuthenticationFailed,
     BadProviderRequest,
@@ -33,9 +36,7 @@ from orchestra.errors import (
     StreamClosed,
     TrackingStoreError,
 )
-from orchestra.hooks import Hooks
 from orchestra.metrics import MetricsCollector, PrometheusCollector
-from orchestra.orchestrator import AIOrchestrationFramework, Orchestra, RunScope
 from orchestra.profiling import PerformanceProfiler
 from orchestra.providers import (
     BaseModelConnector,
@@ -53,7 +54,6 @@ from orchestra.routing import (
     RoutingDecision,
     TaskRouter,
 )
-from orchestra.streaming import StreamingResponse
 from orchestra.sync import run_sync
 from orchestra.tracking import TrackingSettings, load_tracking_settings
 from orchestra.types import ModelProvider, ModelRequest, ModelResponse, TaskComplexity

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from orchestra.redact import SECRETS
 
 if TYPE_CHECKING:
-    from orchestra.orchestrator import Orchestra
+    from orchestra.engine.orchestrator import Orchestra
 
 
 def table_html(rows: Iterable[Mapping[str, Any]], caption: str | None = None) -> str:

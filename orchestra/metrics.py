@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from orchestra.tracking.records import RequestRecord
+from orchestra.engine.records import RequestRecord
 
 
 class MetricsCollector(ABC):

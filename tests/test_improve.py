@@ -208,7 +208,7 @@ async def test_off_policy_estimate_from_randomised_logging_matches_the_truth(tra
 
 
 def test_orchestra_improve_command_explores_learns_and_writes(tmp_path: Path, capsys) -> None:
-    from orchestra.cli import main
+    from orchestra.app.cli import main
 
     raw = alpaca_config(rules=[{"providers": ["gpt-4"]}])
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(raw))

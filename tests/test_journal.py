@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from orchestra import ConfigError
+from orchestra.engine.records import CallRecord, RequestRecord
 from orchestra.redact import MASK, SECRETS
 from orchestra.tracking.codec import decode_record, encode_record
 from orchestra.tracking.dead_letter import DeadLetters
@@ -21,7 +22,6 @@ from orchestra.tracking.journal import DONE, REQUEST, Entry, Journal
 from orchestra.tracking.journal_writer import JournalWriter
 from orchestra.tracking.lease import FileLease
 from orchestra.tracking.outcome import WriterStats
-from orchestra.tracking.records import CallRecord, RequestRecord
 from orchestra.tracking.sanitize import INVALID_TEXT_TAG, REPLACEMENT, storable
 from orchestra.tracking.settings import TrackingSettings, load_tracking_settings
 from orchestra.tracking.uris import check_scheme, mask_uris_in, masked_uri

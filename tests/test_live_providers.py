@@ -397,7 +397,7 @@ async def test_stream_needs_a_single_provider_route(fakes, build):
 
 
 async def test_check_reports_each_provider(fakes, tmp_path, monkeypatch):
-    from orchestra.tools.test_connections import check_connections, render
+    from orchestra.app.check import check_connections, render
 
     config = live_config(fakes)
     config["models"]["anthropic"]["api_key"] = "wrong"

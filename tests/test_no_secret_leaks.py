@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from orchestra import InsufficientResponses, Orchestra, OrchestraError
-from orchestra.cli import main as cli_main
+from orchestra.app.cli import main as cli_main
 from orchestra.redact import FRAGMENT_LENGTH
 from orchestra.testing import FakeOpenAI, Fault
 from orchestra.tracking.reader import read_request_table

@@ -129,7 +129,7 @@ def test_an_unknown_model_is_unpriced_and_check_warns(tmp_path):
     }
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     result = subprocess.run(
-        [sys.executable, "-m", "orchestra.cli", "check", "--config", str(tmp_path / "config.yaml")],
+        [sys.executable, "-m", "orchestra", "check", "--config", str(tmp_path / "config.yaml")],
         capture_output=True,
         text=True,
         cwd=tmp_path,

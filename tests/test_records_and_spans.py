@@ -8,8 +8,9 @@ import pytest
 from mlflow.entities import SpanStatusCode
 
 from orchestra.analysis.winrate import win_rate
+from orchestra.engine.records import CallRecord, RequestRecord
 from orchestra.redact import MASK, SecretRegistry
-from orchestra.tracking.records import CallRecord, RequestRecord, rows_table, to_row
+from orchestra.tracking.rows import rows_table, to_row
 from orchestra.tracking.spans import request_spans
 
 

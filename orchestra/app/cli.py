@@ -67,7 +67,7 @@ def _main(argv: list[str] | None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "demo":
-            from orchestra.demo import main as demo_main
+            from orchestra.app.demo import main as demo_main
 
             return demo_main(args.config, limit=args.limit, concurrency=args.concurrency, data=args.data)
         if args.command == "sweep":
@@ -75,7 +75,7 @@ def _main(argv: list[str] | None) -> int:
 
             return sweep_main(args.path, dry_run=args.dry_run, limit=args.limit)
         if args.command == "check":
-            from orchestra.tools.test_connections import main as check_main
+            from orchestra.app.check import main as check_main
 
             return check_main(["--config", args.config])
         if args.command == "improve":
@@ -90,7 +90,7 @@ def _main(argv: list[str] | None) -> int:
                 force=args.force,
             )
         if args.command == "plugins":
-            from orchestra.plugins import format_inventory, inventory
+            from orchestra.entrypoints import format_inventory, inventory
 
             rows = inventory()
             print(format_inventory(rows))

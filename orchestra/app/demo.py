@@ -28,8 +28,8 @@ from orchestra.analysis.winrate import WinRate
 from orchestra.config.files import read_yaml
 from orchestra.config.loader import load_settings, settings_from_dict
 from orchestra.config.schema import RoutingSettings, Settings
+from orchestra.engine.orchestrator import Orchestra
 from orchestra.errors import ConfigError, OrchestraError
-from orchestra.orchestrator import Orchestra
 from orchestra.providers.pricing import PriceTable
 from orchestra.sweeps.arms import answer_all, summarize_outcomes
 from orchestra.tracking.settings import TrackingSettings, load_tracking_settings

@@ -22,8 +22,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from orchestra.consensus.execution import execution_check
+from orchestra.engine.orchestrator import Orchestra
 from orchestra.errors import InvalidRequest
-from orchestra.orchestrator import Orchestra
 from orchestra.sandbox.checks import CheckReport, CodeCheck, extract_code, inputs_from_tests, run_checks
 from orchestra.sandbox.sandbox import Sandbox
 from orchestra.sync import run_sync

@@ -23,8 +23,8 @@ from orchestra.consensus.lexical import LexicalConsensus
 from orchestra.consensus.similarity import SimilarityConsensus
 from orchestra.consensus.structured import StructuredConsensus
 from orchestra.consensus.voting import VotingConsensus
+from orchestra.entrypoints import GROUPS, PluginError, discover
 from orchestra.errors import ConfigError
-from orchestra.plugins import GROUPS, PluginError, discover
 from orchestra.types import ModelResponse
 
 

@@ -11,15 +11,15 @@ from typing import Any
 
 from orchestra.config.schema import ConsensusSettings
 from orchestra.consensus.manager import ConsensusManager
+from orchestra.engine.fanout import Answers, add_answers, failures, set_answer
+from orchestra.engine.records import RequestRecord
 from orchestra.errors import (
     BudgetExceeded,
     ConsensusNotReached,
     ConsensusTimeout,
     InsufficientResponses,
 )
-from orchestra.pipeline import Answers, add_answers, failures, set_answer
 from orchestra.routing.decision import RoutingDecision
-from orchestra.tracking.records import RequestRecord
 
 AskMore = Callable[[int], Awaitable[Answers | None]]
 

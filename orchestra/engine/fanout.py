@@ -12,6 +12,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass
 
+from orchestra.engine.records import CallRecord, RequestRecord
 from orchestra.errors import (
     CallFailure,
     InsufficientResponses,
@@ -24,7 +25,6 @@ from orchestra.redact import SECRETS
 from orchestra.resilience.guard import CallContext, ProviderGuard
 from orchestra.resilience.retry import AttemptLog
 from orchestra.routing.decision import RoutingDecision
-from orchestra.tracking.records import CallRecord, RequestRecord
 from orchestra.types import ModelRequest, ModelResponse
 
 logger = get_logger("orchestra.pipeline")

@@ -10,17 +10,17 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from orchestra.engine.records import RequestRecord
+from orchestra.entrypoints import GROUPS, discover
 from orchestra.errors import ConfigError, InvalidRequest
 from orchestra.logs import get_logger
 from orchestra.metrics import MetricsCollector, request_metrics
-from orchestra.plugins import GROUPS, discover
 from orchestra.redact import SECRETS
-from orchestra.tracking.records import RequestRecord
 
 if TYPE_CHECKING:
     from orchestra.config.schema import Settings
     from orchestra.consensus.manager import ConsensusManager
-    from orchestra.hooks import Hooks
+    from orchestra.engine.hooks import Hooks
     from orchestra.resilience.guard import ProviderGuard
     from orchestra.routing.router import TaskRouter
     from orchestra.tracking.settings import TrackingSettings
@@ -84,13 +84,13 @@ class Observability:
     async def get_performance_metrics(self, time_window_hours: float = 24) -> dict[str, Any]:
         """Latency (mean, quantiles), volume, success rate, cost and the best provider, over the
         window, from everything logged to this experiment (this process's requests included)."""
-        from orchestra.analysis.metrics import performance_metrics
+        from orchestra.analysis.performance import performance_metrics
 
         return performance_metrics(await self._logged_requests(time_window_hours))
 
     async def get_provider_comparison(self, time_window_hours: float = 24 * 7) -> dict[str, dict[str, Any]]:
         """Per provider: calls, success rate, latency, cost, quality, answers returned."""
-        from orchestra.analysis.metrics import provider_comparison
+        from orchestra.analysis.performance import provider_comparison
 
         return provider_comparison(await self._logged_requests(time_window_hours))
 

@@ -21,11 +21,19 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from orchestra.answering import choose_answer
 from orchestra.cache.base import ResponseCache
 from orchestra.config.loader import load_settings
 from orchestra.config.schema import Settings
 from orchestra.consensus.manager import ConsensusManager
+from orchestra.engine.choose import choose_answer
+from orchestra.engine.fanout import Answers, add_answers, gather_answers, new_context, stream_answer
+from orchestra.engine.hooks import Hooks
+from orchestra.engine.observability import Observability, configured_collectors, stage_timings
+from orchestra.engine.records import RequestRecord
+from orchestra.engine.result import request_metadata
+from orchestra.engine.runs import CURRENT_RUN, RunScope
+from orchestra.engine.streaming import StreamingResponse, UnreadStreams, stream_error
+from orchestra.engine.validation import RequestArguments, record_fields, validate_request
 from orchestra.errors import (
     ConfigError,
     InvalidRequest,
@@ -33,12 +41,8 @@ from orchestra.errors import (
     StreamAbandoned,
     StreamClosed,
 )
-from orchestra.hooks import Hooks
 from orchestra.logs import configure_logging, get_logger
-from orchestra.metadata import request_metadata
 from orchestra.metrics import MetricsCollector
-from orchestra.observability import Observability, configured_collectors, stage_timings
-from orchestra.pipeline import Answers, add_answers, gather_answers, new_context, stream_answer
 from orchestra.providers.base import BaseModelConnector
 from orchestra.providers.pricing import Price, PriceTable
 from orchestra.providers.recorded import ReplayDataset
@@ -51,18 +55,14 @@ from orchestra.routing.decision import RoutingDecision
 from orchestra.routing.factory import build_evaluators, load_learned_policy
 from orchestra.routing.history import PerformanceHistory
 from orchestra.routing.router import TaskRouter
-from orchestra.runs import CURRENT_RUN, RunScope
-from orchestra.streaming import StreamingResponse, UnreadStreams, stream_error
 from orchestra.sync import run_sync
 from orchestra.tracking.outcome import FlushResult
 from orchestra.tracking.params import settings_params
 from orchestra.tracking.reader import load_requests
-from orchestra.tracking.records import RequestRecord
 from orchestra.tracking.settings import TrackingSettings, load_tracking_settings
 from orchestra.tracking.tags import KIND_TAG
 from orchestra.tracking.tracker import RunHandle, Tracker
 from orchestra.types import ModelProvider, ModelRequest, TaskComplexity
-from orchestra.validation import RequestArguments, record_fields, validate_request
 
 logger = get_logger("orchestra")
 

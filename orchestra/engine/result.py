@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from orchestra.engine.records import RequestRecord
 from orchestra.routing.decision import RoutingDecision
-from orchestra.tracking.records import RequestRecord
 
 
 def request_metadata(

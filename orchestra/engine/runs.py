@@ -10,7 +10,7 @@ from orchestra.tracking.tags import KIND_TAG
 from orchestra.tracking.tracker import RunHandle
 
 if TYPE_CHECKING:
-    from orchestra.orchestrator import Orchestra
+    from orchestra.engine.orchestrator import Orchestra
 
 CURRENT_RUN: ContextVar[RunHandle | None] = ContextVar("orchestra_current_run", default=None)
 

@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from orchestra.config.schema import ProviderSettings, Settings
+from orchestra.entrypoints import GROUPS, discover
 from orchestra.errors import ConfigError, ModelProviderNotFound
-from orchestra.plugins import GROUPS, discover
 from orchestra.providers.base import BaseModelConnector
 from orchestra.providers.pricing import Price, PriceTable
 from orchestra.providers.recorded import ReplayDataset

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from orchestra.config.schema import RoutingSettings, Settings
+from orchestra.entrypoints import GROUPS, discover
 from orchestra.errors import ConfigError
-from orchestra.plugins import GROUPS, discover
 from orchestra.providers.base import BaseModelConnector
 from orchestra.routing.complexity import ComplexityEvaluator, HeuristicComplexityEvaluator
 from orchestra.routing.evaluators import EmbeddingComplexityEvaluator, LLMComplexityEvaluator

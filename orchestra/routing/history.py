@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from orchestra.engine.records import RequestRecord
 from orchestra.frames import as_frame
-from orchestra.tracking.records import RequestRecord
 
 ANY = "*"
 _MAX_OBSERVATIONS = 5_000

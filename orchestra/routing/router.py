@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 
 from orchestra.config.schema import RoutingRule, RoutingSettings
+from orchestra.engine.records import RequestRecord
+from orchestra.entrypoints import GROUPS, discover
 from orchestra.errors import ConfigError, InvalidRequest, NoRouteFound
-from orchestra.plugins import GROUPS, discover
 from orchestra.routing.complexity import (
     CLASS_SCORE,
     ComplexityAssessment,
@@ -39,7 +40,6 @@ from orchestra.routing.strategies import (
     RulesStrategy,
     Weights,
 )
-from orchestra.tracking.records import RequestRecord
 from orchestra.types import TaskComplexity
 
 

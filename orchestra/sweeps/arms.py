@@ -17,7 +17,7 @@ from orchestra.analysis.winrate import WinRate, win_rate
 from orchestra.errors import OrchestraError
 
 if TYPE_CHECKING:
-    from orchestra.orchestrator import Orchestra
+    from orchestra.engine.orchestrator import Orchestra
 
 Outcome = dict[str, Any] | None
 """`process_request`'s result, or None for a request that failed (it is logged as failed)."""

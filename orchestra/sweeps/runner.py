@@ -31,7 +31,7 @@ import polars as pl
 from tqdm.auto import tqdm
 
 from orchestra.config.loader import settings_from_dict
-from orchestra.orchestrator import Orchestra
+from orchestra.engine.orchestrator import Orchestra
 from orchestra.providers.recorded import ReplayDataset
 from orchestra.providers.registry import load_dataset
 from orchestra.sweeps.arms import OutcomeSummary, answer_all, summarize_outcomes

@@ -12,7 +12,7 @@ import json
 from dataclasses import fields
 from typing import Any
 
-from orchestra.tracking.records import CallRecord, RequestRecord
+from orchestra.engine.records import CallRecord, RequestRecord
 from orchestra.tracking.sanitize import INVALID_TEXT_TAG, storable
 
 _RECORD_FIELDS = tuple(f.name for f in fields(RequestRecord) if f.name != "calls")

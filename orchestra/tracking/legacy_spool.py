@@ -15,10 +15,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+from orchestra.engine.records import RequestRecord
 from orchestra.logs import get_logger
 from orchestra.tracking.codec import encode_operation, encode_record
 from orchestra.tracking.journal import CREATE_RUN, DONE, END_RUN, METRICS, PENDING, REQUEST, Entry, Journal
-from orchestra.tracking.records import RequestRecord
 
 logger = get_logger("orchestra.tracking")
 

@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 
 import polars as pl
 
-from orchestra.tracking.records import ROW_SCHEMA
+from orchestra.tracking.rows import ROW_SCHEMA
 from orchestra.tracking.settings import TrackingSettings, load_tracking_settings
 from orchestra.tracking.store import REQUESTS_ARTIFACT_DIR, MlflowStore
 

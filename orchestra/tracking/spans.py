@@ -16,7 +16,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanContext, Status, StatusCode, TraceFlags
 
-from orchestra.tracking.records import CallRecord, RequestRecord
+from orchestra.engine.records import CallRecord, RequestRecord
 
 _EMPTY_RESOURCE = Resource.get_empty()
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)

@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 
+from orchestra.engine.records import RequestRecord
 from orchestra.logs import get_logger
 from orchestra.redact import SECRETS
 from orchestra.tracking.outcome import FlushResult, TrackingStatus, WriterStats
-from orchestra.tracking.records import RequestRecord
 from orchestra.tracking.settings import TrackingSettings
 from orchestra.tracking.uris import register_uri_secret
 from orchestra.tracking.writer import TrackingWriter

@@ -44,9 +44,9 @@ from orchestra.consensus.structured import (
     parse_structured,
     structured_output,
 )
+from orchestra.engine.orchestrator import Orchestra
 from orchestra.errors import InvalidRequest
 from orchestra.logs import get_logger
-from orchestra.orchestrator import Orchestra
 from orchestra.sync import run_sync
 
 logger = get_logger("orchestra.applications.documents")

@@ -154,7 +154,7 @@ def test_no_piece_of_the_key_in_cli_output_logs_errors_params_and_tags(leaky_run
     for calls in table["calls_json"].to_list():  # the calls' errors (their answers are ingest's)
         for call in json.loads(calls):
             errors.append(call.get("error_message") or "")
-            errors += [retried["message"] for retried in call["extra"].get("retried_errors", [])]
+            errors += [retried["message"] for retried in call["retried_errors"]]
     assert any("upstream rejected [REDACTED]" in e for e in errors)
     assert leaks(" ".join(errors)) == []
 

@@ -10,9 +10,9 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
-from orchestra.engine.records import CallRecord, RequestRecord
+from orchestra.engine.records import CallRecord, RequestRecord, RetriedError
 from orchestra.errors import (
     CallFailure,
     InsufficientResponses,
@@ -72,16 +72,6 @@ def success_record(
     guard: ProviderGuard, response: ModelResponse, context: CallContext, start_ns: int, wave: int
 ) -> CallRecord:
     usage = response.metadata.get("usage") or {}
-    extra = {"attempts": context.log.attempts}
-    if context.log.failures:
-        extra["retried_errors"] = [asdict(f) for f in context.log.failures]
-    if context.cache_hit:
-        extra["cache_hit"] = True
-    if context.waited_s > 0.001:
-        extra["rate_limit_wait_ms"] = round(context.waited_s * 1000.0, 3)
-    for key in ("cached_input_tokens", "cache_write_tokens", "reasoning_tokens"):
-        if usage.get(key):
-            extra[key] = usage[key]
     return CallRecord(
         provider=guard.name,
         model=response.model_name,
@@ -96,7 +86,13 @@ def success_record(
         confidence=response.confidence_score,
         content=response.content,
         wave=wave,
-        extra=extra,
+        attempts=context.log.attempts,
+        retried_errors=_retried(context),
+        cache_hit=context.cache_hit,
+        rate_limit_wait_ms=round(context.waited_s * 1000.0, 3) if context.waited_s > 0.001 else 0.0,
+        cached_input_tokens=usage.get("cached_input_tokens") or 0,
+        cache_write_tokens=usage.get("cache_write_tokens") or 0,
+        reasoning_tokens=usage.get("reasoning_tokens") or 0,
     )
 
 
@@ -105,12 +101,6 @@ def failure_record(
 ) -> CallRecord:
     if not isinstance(error, OrchestraError):  # a connector bug must not sink the other answers
         error = ProviderError(f"unexpected {type(error).__name__}: {error}", provider=name)
-    extra: dict = {"attempts": context.log.attempts}
-    if context.log.failures:
-        extra["retried_errors"] = [asdict(f) for f in context.log.failures]
-    status = getattr(error, "status", None)
-    if status is not None:
-        extra["status"] = status
     return CallRecord(
         provider=name,
         model=None,
@@ -121,8 +111,15 @@ def failure_record(
         error_type=type(error).__name__,
         error_message=SECRETS.redact(getattr(error, "message", str(error))),
         wave=wave,
-        extra=extra,
+        attempts=context.log.attempts,
+        retried_errors=_retried(context),
+        status=getattr(error, "status", None),
+        error=error,
     )
+
+
+def _retried(context: CallContext) -> list[RetriedError]:
+    return [RetriedError(f.error_type, f.message, f.status, f.waited_s) for f in context.log.failures]
 
 
 async def call_provider(
@@ -152,12 +149,11 @@ async def call_provider(
         record = success_record(guard, response, context, start_ns, wave)
     if logger.isEnabledFor(logging.DEBUG):
         outcome = "ok" if record.ok else f"{record.error_type}: {record.error_message}"
-        attempts = record.extra.get("attempts", 1)
         logger.debug(
             "call %s (wave %d, %d attempts) %.1f ms: %s",
             guard.name,
             wave,
-            attempts,
+            record.attempts,
             record.latency_ms,
             outcome,
         )

@@ -16,6 +16,7 @@ from orchestra.errors import ConfigError, InvalidRequest
 from orchestra.logs import get_logger
 from orchestra.metrics import MetricsCollector, request_metrics
 from orchestra.redact import SECRETS
+from orchestra.tracking.codec import record_dict
 
 if TYPE_CHECKING:
     from orchestra.config.schema import Settings
@@ -51,7 +52,7 @@ class Observability:
         tracking health: what the troubleshooting guide asks for."""
         record = self.last_record
         return {
-            "last_request_trace": None if record is None else SECRETS.redact_obj(record.to_json()),
+            "last_request_trace": None if record is None else SECRETS.redact_obj(record_dict(record)),
             "last_request_profile": None if record is None else stage_timings(record),
             "providers": {
                 name: {

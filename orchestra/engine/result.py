@@ -32,7 +32,7 @@ def request_metadata(
                 "provider": c.provider,
                 "error_type": c.error_type,
                 "message": c.error_message,
-                "attempts": c.extra.get("attempts", 1),
+                "attempts": c.attempts,
             }
             for c in failed
         ],
@@ -40,9 +40,9 @@ def request_metadata(
             {
                 "provider": c.provider,
                 "ok": c.ok,
-                "attempts": c.extra.get("attempts", 1),
+                "attempts": c.attempts,
                 "latency_ms": c.latency_ms,
-                "rate_limit_wait_ms": c.extra.get("rate_limit_wait_ms", 0.0),
+                "rate_limit_wait_ms": c.rate_limit_wait_ms,
                 "cost_usd": c.cost_usd,
                 "error_type": c.error_type,
             }
@@ -66,7 +66,7 @@ def request_metadata(
             "total": record.input_tokens + record.output_tokens,
         },
         "cost_usd": record.cost_usd,
-        "cache_hit": any(c.ok and c.extra.get("cache_hit") for c in record.calls),
+        "cache_hit": record.cache_hit,
         "quality": record.quality,
         "errors": [f"{c.provider}: {c.error_type}: {c.error_message}" for c in failed],
         "mlflow_run_id": run_id,

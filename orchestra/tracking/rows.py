@@ -3,21 +3,24 @@
     rows_table([to_row(record, run_id)])   # what each parquet part of a run's request table holds
 
 Nested parts of a record (routing, calls, consensus) are kept as JSON columns. `ROW_VERSION`
-says which shape those JSON columns have (see `orchestra.tracking.codec`).
+says which shape those JSON columns have: in version 2 each call of `calls_json` has its typed
+fields (attempts, retried_errors, cache_hit, rate_limit_wait_ms, status, cached/cache-write/
+reasoning tokens) at the top level; in version 1 they sat in an `extra` dict. Readers accept both
+(`orchestra.tracking.codec.call_from_dict`).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
 
 from orchestra.engine.records import RequestRecord
+from orchestra.tracking.codec import call_dict
 
-ROW_VERSION = 1
+ROW_VERSION = 2
 
 
 ROW_SCHEMA = pa.schema(
@@ -73,7 +76,7 @@ def to_row(record: RequestRecord, run_id: str | None) -> dict[str, Any]:
     """A flat table row; nested parts (routing, calls, consensus) are kept as JSON columns."""
     routing = record.routing or {}
     consensus = record.consensus or {}
-    calls = [asdict(call) for call in record.calls]
+    calls = [call_dict(call) for call in record.calls]
     return {
         "request_id": record.request_id,
         "trace_id": record.trace_id,

@@ -345,7 +345,7 @@ async def test_every_request_is_logged_including_failures(fakes, build, tracking
 async def test_streaming_yields_deltas_and_logs_once(fakes, build, tracking, provider):
     orch = build(live_config(fakes, providers=[provider]))
     async with orch.run("stream") as scope:
-        stream = await orch.process_request("count one two three four", user_id="u1", stream=True)
+        stream = await orch.process_request_stream("count one two three four", user_id="u1")
         deltas = [delta async for delta in stream]
     await orch.flush()
     assert len(deltas) > 1 and "".join(deltas) == "echo: count one two three four"
@@ -359,7 +359,7 @@ async def test_a_stream_that_breaks_midway_is_logged_incomplete(fakes, build, tr
     fakes[provider].inject(Fault.break_stream(after_chunks=2))
     orch = build(live_config(fakes, providers=[provider]))
     async with orch.run("broken") as scope:
-        stream = await orch.process_request("alpha beta gamma delta epsilon", user_id="u1", stream=True)
+        stream = await orch.process_request_stream("alpha beta gamma delta epsilon", user_id="u1")
         received = []
         with pytest.raises(ProviderError):
             async for delta in stream:
@@ -373,7 +373,7 @@ async def test_a_stream_that_breaks_midway_is_logged_incomplete(fakes, build, tr
 async def test_a_stream_closed_early_is_logged_once(fakes, build, tracking):
     orch = build(live_config(fakes, providers=["openai"]))
     async with orch.run("closed") as scope:
-        stream = await orch.process_request("one two three four five six", user_id="u1", stream=True)
+        stream = await orch.process_request_stream("one two three four five six", user_id="u1")
         async for _ in stream:
             break
         await stream.aclose()
@@ -385,7 +385,7 @@ async def test_a_stream_closed_early_is_logged_once(fakes, build, tracking):
 async def test_stream_fails_over_before_the_first_delta(fakes, build):
     fakes["openai"].inject(*[Fault.status(503)] * 3)
     orch = build(live_config(fakes, providers=["openai", "anthropic"]))
-    stream = await orch.process_request("hello there", user_id="u1", stream=True)
+    stream = await orch.process_request_stream("hello there", user_id="u1")
     result = await stream.collect()
     assert result["response"] == "echo: hello there" and result["metadata"]["answered_by"] == "anthropic"
 
@@ -393,7 +393,7 @@ async def test_stream_fails_over_before_the_first_delta(fakes, build):
 async def test_stream_needs_a_single_provider_route(fakes, build):
     orch = build(live_config(fakes))
     with pytest.raises(InvalidRequest, match="single-provider"):
-        await orch.process_request("hi", user_id="u1", stream=True, require_consensus=True)
+        await orch.process_request_stream("hi", user_id="u1", require_consensus=True)
 
 
 async def test_check_reports_each_provider(fakes, tmp_path, monkeypatch):

@@ -103,7 +103,7 @@ def leaky_run(servers, tracking, tmp_path, monkeypatch, caplog, capsys):
                     await orch.process_request("refused", user_id="u1")
                 except InsufficientResponses as err:
                     raised.append(err)
-                stream = await orch.process_request(f"stream {KEY[5:30]}", user_id="u1", stream=True)
+                stream = await orch.process_request_stream(f"stream {KEY[5:30]}", user_id="u1")
                 await stream.collect()
             await orch.flush()
             return scope.run_id

@@ -1,7 +1,9 @@
 """Typed settings for `config.yaml`, in the seed's shape.
 
 Sections: framework, models, datasets, routing, consensus, improvement, performance, pricing.
-Unknown keys are rejected so that a typo is an error, not a silently ignored setting.
+Unknown keys are rejected so that a typo is an error, not a silently ignored setting. Older
+spellings of a few keys are rewritten to the current ones before validation, with a deprecation
+warning (`orchestra.compat.rewrite_config`), so each setting has one name here.
 """
 
 from __future__ import annotations
@@ -20,10 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from orchestra.logs import get_logger
 from orchestra.types import ModelProvider, TaskComplexity
-
-logger = get_logger("orchestra.config")
 
 ANY = "any"
 
@@ -34,14 +33,12 @@ class _Section(BaseModel):
 
 class FrameworkSettings(_Section):
     """`name` and `version` describe the config (logged as params); `enable_metrics: false`
-    stops sending requests to metrics collectors; `enable_caching` is the seed's spelling of
-    `performance.enable_response_caching` (either turns the response cache on)."""
+    stops sending requests to metrics collectors."""
 
     name: str = "orchestra"
     version: str = "1.0.0"
     seed: int = 0
     enable_metrics: bool = True
-    enable_caching: bool = False
     default_task_type: str = "general"
     metrics_collectors: list[str] = Field(default_factory=list)
     """Entry-point names (group `orchestra.metrics_collectors`) to attach at start-up."""
@@ -142,7 +139,7 @@ class RoutingRule(_Section):
     min_providers: int | None = Field(default=None, ge=1)
 
     def matches(self, task_type: str, complexity: TaskComplexity) -> bool:
-        return self.task_type in (ANY, "*", task_type) and self.complexity in (ANY, complexity)
+        return self.task_type in (ANY, task_type) and self.complexity in (ANY, complexity)
 
 
 class RoutingWeights(_Section):
@@ -226,8 +223,6 @@ class ImprovementSettings(_Section):
     (one-sided paired t-test) and it is better in quality or cheaper.
     """
 
-    enable: bool = False
-    analysis_interval: float = Field(default=24, gt=0)
     auto_apply_threshold: float = Field(default=0.9, ge=0.5, lt=1.0)
     min_data_points: int = Field(default=100, ge=1)
     holdout_fraction: float = Field(default=0.5, gt=0.0, lt=1.0)
@@ -239,31 +234,16 @@ class ImprovementSettings(_Section):
     quality_margin: float = Field(default=0.02, ge=0.0, le=1.0)
     policy_dir: str = "models/learned_router"
 
-    @model_validator(mode="after")
-    def _say_what_is_not_automatic(self) -> ImprovementSettings:
-        if self.enable or "analysis_interval" in self.model_fields_set:
-            logger.warning(
-                "improvement.enable / analysis_interval: orchestra runs no background improvement "
-                "loop; run `orchestra improve` (e.g. on a schedule) to learn and write back a config"
-            )
-        return self
-
-
-class ProviderPerformance(_Section):
-    max_concurrent: int | None = Field(default=None, ge=1)
-    timeout: float | None = Field(default=None, gt=0)
-
 
 class PerformanceSettings(_Section):
     """Timeouts, retries, circuit breaking, budgets and the response cache.
 
     `request_timeout` bounds a whole request (retries and failover included); a provider's own
-    `timeout` (models.<name>.timeout or performance.models.<name>.timeout) bounds each attempt.
+    `timeout` (models.<name>.timeout) bounds each attempt.
     """
 
     max_concurrent_requests: int = Field(default=50, ge=1)
     request_timeout: float = Field(default=30.0, gt=0)
-    connection_pool_size: int = Field(default=20, ge=1)
     enable_response_caching: bool = False
     cache_ttl: float = Field(default=3600, gt=0)
     cache_backend: Literal["sqlite", "redis"] = "sqlite"
@@ -273,15 +253,6 @@ class PerformanceSettings(_Section):
     circuit_breaker: CircuitBreakerSettings = Field(default_factory=CircuitBreakerSettings)
     run_budget_usd: float | None = Field(default=None, ge=0)
     expected_output_tokens: int = Field(default=1024, ge=1)
-    models: dict[str, ProviderPerformance] = Field(default_factory=dict)
-
-    @model_validator(mode="after")
-    def _say_what_has_no_effect(self) -> PerformanceSettings:
-        if "connection_pool_size" in self.model_fields_set:
-            logger.warning(
-                "performance.connection_pool_size has no effect: each provider SDK keeps its own pool"
-            )
-        return self
 
 
 class PricingSettings(_Section):
@@ -312,6 +283,13 @@ class Settings(_Section):
         """`path` made absolute against the config file's folder."""
         candidate = Path(path).expanduser()
         return candidate if candidate.is_absolute() else (self._base_dir / candidate).resolve()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _current_spellings(cls, data: Any) -> Any:
+        from orchestra.compat import rewrite_config
+
+        return rewrite_config(data) if isinstance(data, dict) else data
 
     @field_validator("models")
     @classmethod

@@ -11,11 +11,10 @@ Ties go to the answer that came first in the routing order.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from orchestra.consensus.base import ConsensusOutcome, ConsensusStrategy
+from orchestra.consensus.context import TaskContext
 from orchestra.consensus.lexical import MedoidConsensus, tfidf_similarity
 from orchestra.errors import ConsensusError
 from orchestra.types import ModelResponse
@@ -56,9 +55,8 @@ class ConfidenceConsensus(ConsensusStrategy):
                 return [self.provider_quality[r.provider] for r in responses], source, None
         return [1.0 for _ in responses], "none", None
 
-    async def find_consensus(
-        self, responses: list[ModelResponse], task_context: dict[str, Any]
-    ) -> ModelResponse:
+    async def decide(self, responses: list[ModelResponse], context: TaskContext) -> ConsensusOutcome:
+        """The most confident answer (ties: the earliest in routing order)."""
         if not responses:
             raise ConsensusError("confidence consensus needs at least one response")
         scores, source, matrix = await self.scores(responses)
@@ -83,8 +81,4 @@ class ConfidenceConsensus(ConsensusStrategy):
             low_agreement=float(scores[chosen]) < self.confidence_threshold,
             details={"confidence_source": source},
         )
-        return self.with_outcome(responses[chosen], outcome)
-
-    def calculate_confidence(self, responses: list[ModelResponse]) -> float:
-        known = [r.confidence_score for r in responses if r.confidence_score is not None]
-        return float(max(known)) if known else 0.0
+        return outcome

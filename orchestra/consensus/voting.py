@@ -15,11 +15,12 @@ answer that came first in the routing order wins.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 
 from orchestra.consensus.base import ConsensusOutcome, ConsensusStrategy
+from orchestra.consensus.context import TaskContext
 from orchestra.consensus.lexical import MedoidConsensus, tfidf_similarity
 from orchestra.errors import ConsensusError
 from orchestra.types import ModelResponse
@@ -118,9 +119,8 @@ class VotingConsensus(ConsensusStrategy):
         )
         return similarity_clusters(matrix, self.cluster_threshold), "clusters", matrix
 
-    async def find_consensus(
-        self, responses: list[ModelResponse], task_context: dict[str, Any]
-    ) -> ModelResponse:
+    async def decide(self, responses: list[ModelResponse], context: TaskContext) -> ConsensusOutcome:
+        """The heaviest group's medoid (see the module doc for the tie rule)."""
         if not responses:
             raise ConsensusError("voting needs at least one response")
         groups, mode, matrix = await self.groups(responses)
@@ -148,14 +148,7 @@ class VotingConsensus(ConsensusStrategy):
                 "weight_by": self.weight_by,
             },
         )
-        return self.with_outcome(responses[chosen], outcome)
-
-    def calculate_confidence(self, responses: list[ModelResponse]) -> float:
-        keys = [normalise_short_answer(r.content, self.short_answer_words) for r in responses]
-        counts: dict[Any, int] = {}
-        for index, key in enumerate(keys):
-            counts[key if key is not None else index] = counts.get(key if key is not None else index, 0) + 1
-        return max(counts.values()) / len(responses) if responses else 0.0
+        return outcome
 
 
 def _medoid(members: list[int], matrix: np.ndarray | None) -> int:

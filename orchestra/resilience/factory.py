@@ -48,9 +48,6 @@ def _limiter(
 ) -> RateLimiter | None:
     """The process-wide limiter of this endpoint, or None when no limit is configured."""
     limits = provider.rate_limit.model_dump() if provider.rate_limit else {}
-    per_model = settings.performance.models.get(key[0])
-    if per_model is not None and per_model.max_concurrent and not limits.get("max_concurrent"):
-        limits["max_concurrent"] = per_model.max_concurrent
     if not any(limits.get(k) for k in ("requests", "tokens", "max_concurrent")):
         return None
     return shared_limiter(key, **limits)

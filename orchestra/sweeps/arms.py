@@ -18,8 +18,9 @@ from orchestra.errors import OrchestraError
 
 if TYPE_CHECKING:
     from orchestra.engine.orchestrator import Orchestra
+    from orchestra.engine.result import RequestResult
 
-Outcome = dict[str, Any] | None
+Outcome = RequestResult | None
 """`process_request`'s result, or None for a request that failed (it is logged as failed)."""
 
 
@@ -28,7 +29,7 @@ async def answer_all(
     prompts: Sequence[tuple[str, str]],
     concurrency: int,
     on_done: Callable[[int], None] | None = None,
-    **request_kwargs: Any,
+    **options: Any,
 ) -> list[Outcome]:
     """Every (prompt, task type) through `orch.process_request`, at most `concurrency` at once,
     in prompt order; `on_done(n)` is called as the n-th request ends (answered or not)."""
@@ -39,7 +40,7 @@ async def answer_all(
         nonlocal done
         async with limit:
             try:
-                return await orch.process_request(prompt, task_type=task_type, **request_kwargs)
+                return await orch.process_request(prompt, task_type=task_type, **options)
             except OrchestraError:
                 return None  # logged as a failed request; counted as an error
             finally:

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from orchestra.analysis.winrate import WinRate, win_rate
+from orchestra.engine.result import RequestResult
 from orchestra.errors import OrchestraError
 
 if TYPE_CHECKING:
     from orchestra.engine.orchestrator import Orchestra
-    from orchestra.engine.result import RequestResult
 
 Outcome = RequestResult | None
 """`process_request`'s result, or None for a request that failed (it is logged as failed)."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sqlite3
+from pathlib import Path
 
 import pytest
 
@@ -14,10 +16,12 @@ from orchestra import (
     ConsensusStrategy,
     FunctionConnector,
     InvalidRequest,
+    Orchestra,
     RequestOptions,
     RequestResult,
     RoutingDecision,
     TaskContext,
+    TrackingSettings,
 )
 from orchestra.consensus import execution_check, structured_output
 from orchestra.engine.options import OPTION_NAMES, RequestKnobs
@@ -169,3 +173,37 @@ async def test_a_strategy_of_the_original_interface_answers_decide_too():
 
     with pytest.raises(TypeError, match="neither decide nor find_consensus"):
         await Neither().decide(answers, TaskContext())
+
+
+CONFIG = {"models": {"a": {"type": "function"}}, "routing": {"rules": [{"providers": ["a"]}]}}
+
+
+def in_folder(folder) -> set[str]:
+    return {str(path.relative_to(folder)) for path in folder.rglob("*")}
+
+
+async def test_construction_does_no_tracking_io_start_and_the_first_request_do(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "config").mkdir()
+    orch = Orchestra(CONFIG, tracking=TrackingSettings(trace_writer="thread"))  # ./mlruns, ./.orchestra
+    orch.model_registry.register_connector("a", FunctionConnector("a", lambda r: "hi"))
+    assert in_folder(tmp_path) == {"config"} and not orch.tracker.started
+    assert orch.close().written == 0 and in_folder(tmp_path) == {"config"}  # nothing to write
+
+    later = Orchestra(CONFIG, tracking=TrackingSettings(trace_writer="thread"))
+    later.model_registry.register_connector("a", FunctionConnector("a", lambda r: "hi"))
+    assert await later.start() is later and later.tracker.started
+    assert (tmp_path / ".orchestra" / "spool").is_dir()
+    await later.aclose()
+
+
+async def test_the_first_request_is_in_the_journal_before_it_returns(tracking):
+    orch = Orchestra(CONFIG, tracking=tracking.model_copy(update={"durability": "always"}))
+    orch.model_registry.register_connector("a", FunctionConnector("a", lambda r: "hi"))
+    assert not orch.tracker.started
+    result = await orch.process_request("hello", user_id="u1")
+    journals = list((Path(tracking.spool_dir) / "journal").glob("*.db"))
+    with sqlite3.connect(journals[0]) as journal:  # `always`: committed before the call returned
+        payloads = [row[0] for row in journal.execute("SELECT payload FROM entries WHERE kind = 'request'")]
+    assert [json.loads(payload)["request_id"] for payload in payloads] == [result.request_id]
+    await orch.aclose()

@@ -24,7 +24,7 @@ from orchestra import (
     ProviderTimeout,
     ProviderUnavailable,
 )
-from orchestra.errors import BudgetExceeded, RateLimited
+from orchestra.errors import BudgetExceeded, ConfigError, RateLimited
 from orchestra.resilience import CircuitBreaker, shared_hold, shared_limiter
 from orchestra.testing import FakeAnthropic, FakeGemini, FakeOpenAI, Fault
 from orchestra.testing.fake_server import echo
@@ -232,17 +232,19 @@ def limited_config(fakes, provider: str, name: str, **rate_limit) -> dict:
     return config
 
 
-def manual_limiter_clock(fakes, provider: str, name: str) -> FakeClock:
-    """A frozen clock for the endpoint's limiter: each admission's wait is exact and recorded."""
+def manual_limiter_clock(fakes, provider: str, name: str, **limits) -> FakeClock:
+    """A frozen clock for the endpoint's limiter (made here with `limits`, the config's, so the
+    engine's guards share it): each admission's wait is exact and recorded."""
     clock = FakeClock(frozen=True)
-    shared_limiter((name, provider, fakes[provider].base_url), clock=clock, sleep=clock.sleep)
+    shared_limiter((name, provider, fakes[provider].base_url), clock=clock, sleep=clock.sleep, **limits)
     return clock
 
 
 async def test_burst_never_exceeds_the_configured_rate(fakes, build):
     name = f"openai-{uuid.uuid4().hex[:8]}"
-    clock = manual_limiter_clock(fakes, "openai", name)
-    config = limited_config(fakes, "openai", name, requests=400, per_seconds=1.0, max_concurrent=50)
+    limits = {"requests": 400, "per_seconds": 1.0, "max_concurrent": 50}
+    clock = manual_limiter_clock(fakes, "openai", name, **limits)
+    config = limited_config(fakes, "openai", name, **limits)
     peak = answered = 0
 
     def reply(prompt: str) -> str:  # called after the server's latency, the request still open
@@ -266,10 +268,15 @@ async def test_burst_never_exceeds_the_configured_rate(fakes, build):
 
 async def test_one_limiter_is_shared_across_instances(fakes, build):
     name = f"anthropic-{uuid.uuid4().hex[:8]}"
-    clock = manual_limiter_clock(fakes, "anthropic", name)
+    clock = manual_limiter_clock(fakes, "anthropic", name, requests=20, per_seconds=1.0)
     config = limited_config(fakes, "anthropic", name, requests=20, per_seconds=1.0)
     first, second = build(config), build(config)
     assert first.guard_for(name).limiter is second.guard_for(name).limiter
+    other = build(limited_config(fakes, "anthropic", name, requests=50, per_seconds=1.0))
+    with pytest.raises(
+        ConfigError, match=r"already has a rate limiter .* requests=20.* asks for requests=50"
+    ):
+        other.guard_for(name)  # another limit on the same endpoint: said, not applied behind its users' backs
     await asyncio.gather(
         *(first.process_request(f"a{i}", user_id="u1") for i in range(30)),
         *(second.process_request(f"b{i}", user_id="u1") for i in range(30)),

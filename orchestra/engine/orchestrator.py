@@ -16,6 +16,7 @@ import asyncio
 import atexit
 import logging
 import os
+import threading
 import time
 import uuid
 import weakref
@@ -89,7 +90,12 @@ class Orchestra(Observability):
     ) -> None:
         """`config` is a dict, `Settings` or YAML path; `tracking` a `TrackingSettings` or
         `mlflow.yaml` path (default: the one beside the config). Pass `tracker` (and
-        `datasets`) to share one tracking writer (and loaded datasets) between instances."""
+        `datasets`) to share one tracking writer (and loaded datasets) between instances.
+
+        Construction reads the config and builds the providers (loading the recorded datasets
+        replay providers answer from), and nothing more: the tracking journal and store (e.g.
+        `./mlruns`), routing history and the response cache are opened by `await orch.start()`,
+        `async with Orchestra(...)`, or the first request."""
         self.settings = load_settings(config if config is not None else {})
         self.debug = debug
         self.enable_profiling = enable_profiling
@@ -128,10 +134,12 @@ class Orchestra(Observability):
         self.consensus_manager.check_configured()
         self.tracker = tracker or Tracker(self.tracking_settings)
         self._owns_tracker = tracker is None
-        self._load_history()
+        self._started = False
+        self._starting = threading.Lock()
         self._session_run: RunHandle | None = None
         self.last_record: RequestRecord | None = None
-        self.cache = _response_cache(self.settings)
+        self._cache: ResponseCache | None = None
+        self._cache_opened = False
         self._guards: dict[str, ProviderGuard] = {}
         self._unread_streams = UnreadStreams()
         self._run_budgets: dict[str, Budget] = {}
@@ -145,6 +153,34 @@ class Orchestra(Observability):
     def from_config(cls, path: str | Path, **options: Any) -> Orchestra:
         """An `Orchestra` from a `config.yaml` (and `mlflow.yaml` beside it, if present)."""
         return cls(Path(path), **options)
+
+    async def start(self) -> Orchestra:
+        """Open what construction leaves for later: the tracking journal and writers (the store,
+        e.g. `./mlruns`, is created then), the routing history logged by earlier runs, the
+        response cache. The first request does it too; calling it again does nothing.
+
+            orch = await Orchestra.from_config("config.yaml").start()
+        """
+        if not self._started:
+            await asyncio.to_thread(self._start_now)
+        return self
+
+    def _start_now(self) -> None:
+        with self._starting:
+            if self._started:
+                return
+            self.tracker.start()
+            self._load_history()
+            _ = self.cache
+            self._started = True
+
+    @property
+    def cache(self) -> ResponseCache | None:
+        """The response cache (`performance.enable_response_caching`), opened on first use."""
+        if not self._cache_opened:
+            self._cache = _response_cache(self.settings)
+            self._cache_opened = True
+        return self._cache
 
     # ---- providers ------------------------------------------------------------------------
 
@@ -250,6 +286,8 @@ class Orchestra(Observability):
             deprecated("process_request(..., stream=True)", "use process_request_stream(...)")
             return await self.process_request_stream(prompt, options, **knobs)
         options = self._options(options, knobs)
+        if not self._started:
+            await self.start()
         async with self._request_slot():
             started = time.perf_counter()
             run = await self._run_for_request()
@@ -278,6 +316,8 @@ class Orchestra(Observability):
         The request is logged once, when the stream ends, breaks or is closed; a stream never
         read is logged as `abandoned`."""
         options = self._options(options, knobs)
+        if not self._started:
+            await self.start()
         async with self._request_slot():
             started = time.perf_counter()
             run = await self._run_for_request()
@@ -536,17 +576,18 @@ class Orchestra(Observability):
     async def aclose(self) -> None:
         for connector in self.model_registry:
             await connector.aclose()
-        if self.cache is not None:
-            await self.cache.aclose()
+        if self._cache is not None:
+            await self._cache.aclose()
         self.close()
 
     async def __aenter__(self) -> Orchestra:
-        return self
+        return await self.start()
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
     def __enter__(self) -> Orchestra:
+        self._start_now()
         return self
 
     def __exit__(self, *exc_info: object) -> None:

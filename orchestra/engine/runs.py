@@ -48,6 +48,7 @@ class RunScope:
         return self
 
     async def __aenter__(self) -> RunScope:
+        await self.orch.start()
         self.handle = await self.orch.tracker.astart_run(
             self.name, self.params, self.tags, parent=self._parent()
         )

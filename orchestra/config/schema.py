@@ -155,6 +155,8 @@ class PerformanceRoutingSettings(_Section):
     min_samples: int = Field(default=20, ge=1)
     exploration: Literal["thompson", "epsilon_greedy", "none"] = "thompson"
     epsilon: float = Field(default=0.1, ge=0.0, le=1.0)
+    epsilon_decay: bool = True
+    """Epsilon-greedy explores less as evidence grows: epsilon x sqrt(warm-up size / observations)."""
     weights: RoutingWeights = Field(default_factory=RoutingWeights)
     load_history: bool = True
 
@@ -170,6 +172,36 @@ class LearnedRoutingSettings(_Section):
 
     policy: str | None = None
     cost_weight: float | None = Field(default=None, ge=0)
+    budget_per_1k: float | None = Field(default=None, gt=0)
+    """Target spend in USD per 1,000 requests: `orchestra improve` calibrates the cost weight to
+    it on the select split, and the router warns when the realised spend drifts beyond
+    `routing.budget_tolerance`."""
+    quality_target: float | None = Field(default=None, ge=0.0, le=1.0)
+    """The alternative to a budget: the cheapest trade-off whose mean quality reaches this."""
+
+    @model_validator(mode="after")
+    def _one_target(self) -> LearnedRoutingSettings:
+        if self.budget_per_1k is not None and self.quality_target is not None:
+            raise ValueError("set budget_per_1k or quality_target, not both")
+        return self
+
+
+class CascadeSettings(_Section):
+    """The `cascade` strategy: a policy folder written by `orchestra improve` (or
+    `CascadePolicy.save`); `threshold` overrides its learned acceptance threshold; a budget or a
+    quality target is what `orchestra improve` learns the threshold for."""
+
+    policy: str | None = None
+    threshold: float | None = Field(default=None, ge=0.0)
+    budget_per_1k: float | None = Field(default=None, gt=0)
+    quality_target: float | None = Field(default=None, ge=0.0, le=1.0)
+    max_stages: int = Field(default=3, ge=2)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> CascadeSettings:
+        if self.budget_per_1k is not None and self.quality_target is not None:
+            raise ValueError("set budget_per_1k or quality_target, not both")
+        return self
 
 
 class EvaluatorSettings(_Section):
@@ -193,6 +225,10 @@ class RoutingSettings(_Section):
     cost_aware: CostAwareSettings = Field(default_factory=CostAwareSettings)
     learned: LearnedRoutingSettings = Field(default_factory=LearnedRoutingSettings)
     evaluators: dict[str, EvaluatorSettings] = Field(default_factory=dict)
+    cascade: CascadeSettings = Field(default_factory=CascadeSettings)
+    budget_tolerance: float = Field(default=0.2, gt=0.0)
+    """Warn (and log the `routing.spend_drift` metric) when the realised spend per 1k requests is
+    further than this share from the learned or cascade budget."""
 
 
 class ConsensusSettings(_Section):
@@ -220,6 +256,8 @@ class ImprovementSettings(_Section):
     The learned config is written back when, on held-out prompts, its quality is no worse than
     the current config's by more than `quality_margin` with confidence `auto_apply_threshold`
     (one-sided paired t-test) and it is better in quality or cheaper.
+
+    `analysis_interval` (hours) is the period of `orchestra improve --schedule`.
     """
 
     enable: bool = False
@@ -234,13 +272,27 @@ class ImprovementSettings(_Section):
     cost_slack: float = Field(default=0.0, ge=0.0)
     quality_margin: float = Field(default=0.02, ge=0.0, le=1.0)
     policy_dir: str = "models/learned_router"
+    select_fraction: float = Field(default=0.2, gt=0.0, lt=1.0)
+    """Prompts (by hash) for choosing the cost weight or cascade threshold; `holdout_fraction` go
+    to the confirm split (used once, for the decision), the rest to fitting."""
+    min_effect: float | None = Field(default=None, gt=0.0, le=1.0)
+    """The smallest quality difference the confirm split must be able to detect (power
+    `power`, one-sided at 1 - auto_apply_threshold); default `quality_margin`. Otherwise the
+    loop proposes a config and does not apply it."""
+    power: float = Field(default=0.8, gt=0.5, lt=1.0)
+    candidates: list[Literal["learned", "cascade"]] = Field(default_factory=lambda: ["learned", "cascade"])
+    objective: Literal["match_quality", "best_quality"] = "match_quality"
+    """Without a budget or quality target: the cheapest candidate at least as good as the current
+    config on the select split (`match_quality`), or the best one at no more cost (`best_quality`)."""
+    calibration: Literal["isotonic", "platt"] = "platt"
+    split_seed: int = 0
 
     @model_validator(mode="after")
     def _say_what_is_not_automatic(self) -> ImprovementSettings:
         if self.enable or "analysis_interval" in self.model_fields_set:
             logger.warning(
-                "improvement.enable / analysis_interval: orchestra runs no background improvement "
-                "loop; run `orchestra improve` (e.g. on a schedule) to learn and write back a config"
+                "improvement.enable / analysis_interval: Orchestra itself runs no background "
+                "improvement; `orchestra improve --schedule` runs the cycle every analysis_interval hours"
             )
         return self
 

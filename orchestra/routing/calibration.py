@@ -172,3 +172,25 @@ def reliability(
         spearman=spearman,
         n=report.n,
     )
+
+
+def fit_soft_logistic(x: np.ndarray, y: np.ndarray, c: float = 1.0) -> tuple[np.ndarray, float]:
+    """scikit-learn's L2 logistic regression on labels in [0, 1] (each row counted once per
+    class, weighted by y and 1 - y); returns (coefficients, intercept)."""
+    from sklearn.linear_model import LogisticRegression
+
+    if np.ptp(y) == 0:
+        constant = float(np.clip(y[0], 1e-3, 1 - 1e-3))
+        return np.zeros(x.shape[1]), float(np.log(constant / (1 - constant)))
+    features = np.concatenate([x, x])
+    targets = np.concatenate([np.ones(len(y)), np.zeros(len(y))])
+    weights = np.concatenate([y, 1.0 - y])
+    keep = weights > 0
+    model = LogisticRegression(C=c, max_iter=1000).fit(
+        features[keep], targets[keep], sample_weight=weights[keep]
+    )
+    return model.coef_[0].astype(float), float(model.intercept_[0])
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-z))

@@ -32,7 +32,7 @@ import polars as pl
 
 from orchestra.errors import ConfigError
 from orchestra.routing.budget import Target, TradeOffPick, pick_setting
-from orchestra.routing.calibration import Method, ProbabilityCalibrator
+from orchestra.routing.calibration import Method, ProbabilityCalibrator, fit_soft_logistic, sigmoid
 from orchestra.routing.learned import KNNRoutingPolicy, prompt_digest
 from orchestra.routing.outcomes import Outcomes
 from orchestra.routing.signals import SIGNALS, answer_signals
@@ -95,7 +95,7 @@ class AcceptanceModel:
         mean = x.mean(axis=0)
         scale = x.std(axis=0)
         scale = np.where(scale > 1e-12, scale, 1.0)
-        coef, intercept = _logistic((x - mean) / scale, y)
+        coef, intercept = fit_soft_logistic((x - mean) / scale, y)
         raw = np.full(y.shape, np.nan)
         for f in np.unique(fold):
             held, train = fold == f, fold != f
@@ -103,8 +103,8 @@ class AcceptanceModel:
                 continue
             part_mean, part_scale = x[train].mean(axis=0), x[train].std(axis=0)
             part_scale = np.where(part_scale > 1e-12, part_scale, 1.0)
-            c, b = _logistic((x[train] - part_mean) / part_scale, y[train])
-            raw[held] = _sigmoid(((x[held] - part_mean) / part_scale) @ c + b)
+            c, b = fit_soft_logistic((x[train] - part_mean) / part_scale, y[train])
+            raw[held] = sigmoid(((x[held] - part_mean) / part_scale) @ c + b)
         usable = ~np.isnan(raw)
         calibrator = (
             ProbabilityCalibrator.fit(raw[usable], y[usable], method)
@@ -114,7 +114,7 @@ class AcceptanceModel:
         return cls(provider, mean, scale, coef, intercept, calibrator, mean_chars, prior_quality, int(y.size))
 
     def raw(self, signals: np.ndarray) -> np.ndarray:
-        return _sigmoid(((np.atleast_2d(signals) - self.mean) / self.scale) @ self.coef + self.intercept)
+        return sigmoid(((np.atleast_2d(signals) - self.mean) / self.scale) @ self.coef + self.intercept)
 
     def probability(self, signals: np.ndarray) -> np.ndarray:
         """Calibrated probabilities, one per row of `signals`."""
@@ -448,25 +448,3 @@ def _fit_priors(
         else:
             priors[provider] = np.full(len(fit), float(np.nanmean(fit.quality[:, j])))
     return priors
-
-
-def _logistic(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
-    """scikit-learn's L2 logistic regression on soft labels (each row counted once per class,
-    weighted by y and 1 - y)."""
-    from sklearn.linear_model import LogisticRegression
-
-    if np.ptp(y) == 0:
-        constant = float(np.clip(y[0], 1e-3, 1 - 1e-3))
-        return np.zeros(x.shape[1]), float(np.log(constant / (1 - constant)))
-    features = np.concatenate([x, x])
-    targets = np.concatenate([np.ones(len(y)), np.zeros(len(y))])
-    weights = np.concatenate([y, 1.0 - y])
-    keep = weights > 0
-    model = LogisticRegression(C=1.0, max_iter=1000).fit(
-        features[keep], targets[keep], sample_weight=weights[keep]
-    )
-    return model.coef_[0].astype(float), float(model.intercept_[0])
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-z))

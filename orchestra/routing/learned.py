@@ -215,6 +215,15 @@ class KNNRoutingPolicy:
                 f"(e.g. {seen[0][:60]!r}): evaluate it on prompts it has not seen"
             )
 
+    def expected_quality(self, prompts: list[str], providers: list[str]) -> np.ndarray:
+        """The calibrated expected quality of `providers[i]` on `prompts[i]` (a reward model for
+        doubly-robust off-policy estimates); a provider unknown to the policy gets NaN."""
+        quality, _ = self.estimates(prompts)
+        index = {p: j for j, p in enumerate(self.providers)}
+        return np.array(
+            [quality[i, index[p]] if p in index else np.nan for i, p in enumerate(providers)], dtype=float
+        )
+
     def utilities(self, prompts: list[str]) -> np.ndarray:
         quality, cost = self.estimates(prompts)
         return quality - self.cost_weight * cost

@@ -10,8 +10,11 @@ runs, so the two cannot drift apart. Signals, in `SIGNALS` order:
 - `log_chars`, `relative_chars`: the answer's length, absolute (log) and against the provider's
   mean (short answers are often cut off, long ones rambling);
 - `empty`: nothing but white space;
-- `final_answer`: states a final answer ("#### 42", "the answer is", a boxed value);
+- `final_answer`: states a final answer ("#### 42", "the answer is", a boxed value), and
+  `final_at_end`: states it on its last line (a worked answer that got to its end);
 - `ends_cleanly`: ends with punctuation, a number, a closing bracket or a code fence;
+- `log_numbers`, `distinct_numbers`: how many numbers it contains (log), and the share of them
+  that are distinct (worked solutions reuse their intermediate results);
 - `unbalanced`: an unclosed calculator tag, bracket or code fence (a cut-off answer);
 - `agreement`, `same_answer`: similarity to the answers of earlier stages (TF-IDF cosine), and
   whether the extracted short answers (numbers, yes/no, choices) coincide; 0 at the first stage;
@@ -34,7 +37,10 @@ SIGNALS = (
     "relative_chars",
     "empty",
     "final_answer",
+    "final_at_end",
     "ends_cleanly",
+    "log_numbers",
+    "distinct_numbers",
     "unbalanced",
     "agreement",
     "same_answer",
@@ -43,6 +49,7 @@ SIGNALS = (
 )
 
 _FINAL = re.compile(r"####\s*\S|\b(?:final answer|the answer is|answer:)|\\boxed\{", re.IGNORECASE)
+_NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
 _CLEAN_END = re.compile(r"""[.!?)\]}"'`*]\s*$|\d\s*$|```\s*$""")
 
 
@@ -62,6 +69,7 @@ def answer_signals(
         or text.count("```") % 2 == 1
         or text.count("(") > text.count(")")
     )
+    numbers = _NUMBER.findall(text)
     agreement = same = 0.0
     earlier = [p for p in (previous or []) if p.strip()]
     if earlier and text:
@@ -76,7 +84,10 @@ def answer_signals(
             chars / mean_chars if mean_chars > 0 else 1.0,
             float(chars == 0),
             float(bool(_FINAL.search(text))),
+            float(bool(_FINAL.search(_tail(text)))),
             float(bool(_CLEAN_END.search(text))),
+            math.log1p(len(numbers)),
+            len(set(numbers)) / len(numbers) if numbers else 1.0,
             float(unbalanced),
             agreement,
             same,

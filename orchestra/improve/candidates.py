@@ -67,13 +67,16 @@ class Candidate:
     def config(self, raw: dict[str, Any], folder: Path, base_dir: Path) -> dict[str, Any]:
         """`raw` with routing switched to this candidate (saved in `folder`) over its providers."""
         target = self.pick.target
+        held = {}  # a configured target is kept (the router then watches the spend against a budget)
+        if target.configured and target.budget_per_1k is not None:
+            held["budget_per_1k"] = target.budget_per_1k
+        if target.configured and target.quality_target is not None:
+            held["quality_target"] = target.quality_target
         if self.cascade is not None:
-            settings: dict[str, Any] = {"policy": _relative(folder, base_dir)}
-            settings |= {"budget_per_1k": target.budget_per_1k} if target.budget_per_1k else {}
-            return routed_config(raw, self.providers, "cascade", {"cascade": settings})
+            cascade = {"policy": _relative(folder, base_dir), **held}
+            return routed_config(raw, self.providers, "cascade", {"cascade": cascade})
         assert self.policy is not None
-        learned = {"policy": _relative(folder, base_dir), "cost_weight": self.policy.cost_weight}
-        learned |= {"budget_per_1k": target.budget_per_1k} if target.budget_per_1k else {}
+        learned = {"policy": _relative(folder, base_dir), "cost_weight": self.policy.cost_weight, **held}
         return routed_config(raw, self.providers, "learned", {"learned": learned})
 
     def describe(self) -> str:
@@ -112,9 +115,9 @@ def targets_for(
     if cascade.kind == "none":
         cascade = learned
     if options.objective == "best_quality":
-        default = Target(budget_per_1k=current_spend_per_1k * (1 + options.cost_slack))
+        default = Target(budget_per_1k=current_spend_per_1k * (1 + options.cost_slack), configured=False)
     else:
-        default = Target(quality_target=current_quality)
+        default = Target(quality_target=current_quality, configured=False)
     return {
         "learned": learned if learned.kind != "none" else default,
         "cascade": cascade if cascade.kind != "none" else default,

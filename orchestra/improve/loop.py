@@ -6,7 +6,7 @@ used for nothing else whether it replaces the current config.
 2. Power check, before fitting: the smallest difference the confirm split can detect, for the
    spread of the current config's quality on the fit split (paired differences planned at
    sqrt(2) x that sd, i.e. no correlation assumed). When it is larger than
-   `improvement.min_effect` (default `quality_margin`), a passing candidate is only proposed.
+   `improvement.min_effect`, a passing candidate is only proposed.
 3. Fit (fit split): the kNN router with calibrated quality estimates, a cascade's acceptance
    models. Select (select split): the cost weight and the cascade threshold for the target
    (`orchestra.improve.candidates`), and the candidate.
@@ -157,7 +157,7 @@ def plan_improvement(
         n=len(split.confirm),
         alpha=1.0 - options.auto_apply_threshold,
         power=options.power,
-        required=options.min_effect if options.min_effect is not None else options.quality_margin,
+        required=options.min_effect,
         basis="sqrt(2) x the current config's sd on the fit split",
     )
     select = split.texts("select")

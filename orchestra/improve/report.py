@@ -144,7 +144,9 @@ class ImprovementReport:
         """The candidate config as YAML text, the evidence in its header."""
         if self.config is None:
             raise ConfigError(f"there is no candidate config ({self.reason})")
-        body = yaml.safe_dump(self.config, sort_keys=False, allow_unicode=True, width=110)
+        body = yaml.safe_dump(
+            self.config, sort_keys=False, allow_unicode=True, width=110, default_flow_style=None
+        )
         return "\n".join(self.header()) + "\n\n" + body
 
     def write(self, path: str | Path, *, force: bool = False) -> Path:

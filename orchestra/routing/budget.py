@@ -42,6 +42,9 @@ class Target:
 
     budget_per_1k: float | None = None
     quality_target: float | None = None
+    configured: bool = True
+    """False for a target derived from the current config (`improvement.objective`), which is
+    not written into the improved config as a budget to hold."""
 
     def __post_init__(self) -> None:
         if self.budget_per_1k is not None and self.quality_target is not None:

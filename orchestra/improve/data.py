@@ -57,9 +57,11 @@ async def recorded_table(
     prompts: list[tuple[str, str]],
     *,
     datasets: dict[str, ReplayDataset] | None = None,
+    labelled_only: bool = True,
 ) -> pl.DataFrame:
     """Every replay provider's recorded answer to every prompt, as `training_table` rows, without
-    the engine or logging (the full-information table benchmarks and tests start from)."""
+    the engine or logging (the full-information table benchmarks and tests start from).
+    `labelled_only=False` keeps answers without a quality label (quality null)."""
     from orchestra.orchestrator import Orchestra
     from orchestra.tracking.settings import TrackingSettings
 
@@ -77,7 +79,7 @@ async def recorded_table(
             except OrchestraError:
                 continue  # not recorded for this model
             quality = answer.metadata.get("quality")
-            if quality is not None:
+            if quality is not None or not labelled_only:
                 rows.append(
                     (prompt, task_type, name, quality, answer.cost_usd, answer.latency_ms, answer.content)
                 )

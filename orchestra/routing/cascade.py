@@ -11,7 +11,8 @@ For every stage but the last, an acceptance model maps the answer's signals
 (`orchestra.routing.signals`: the prompt's predicted quality, the answer's length and shape,
 agreement with earlier answers, logprobs) to a probability: a scikit-learn logistic regression
 on standardised signals, then a Platt (or isotonic) calibrator fitted on out-of-fold scores.
-The last stage's answer is always kept.
+The last stage's answer is always kept; an empty answer at an earlier stage always escalates
+(it is a failed call, whatever its probability).
 
 Thresholds are learned on the select split (prompts the models were not fitted on) for a budget
 or a quality target (`orchestra.routing.budget.pick_setting`). One threshold is shared by all
@@ -208,6 +209,8 @@ class CascadePolicy:
             return Verdict(provider, float("nan"), self.threshold, True, "last stage: always kept")
         if provider not in self.models:
             raise ConfigError(f"{provider!r} is not a stage of this cascade ({self.stages})")
+        if not answer.strip():  # an empty answer is a failed call, whatever the threshold
+            return Verdict(provider, 0.0, self.threshold, False, "empty answer")
         if prior is None:
             prior = float(self.priors([prompt], provider)[0])
         signals = self.signals(provider, answer, prior, list(previous or []), logprob)
@@ -215,11 +218,8 @@ class CascadePolicy:
         if probability >= self.threshold:
             reason = f"P(good)={probability:.3f} >= {self.threshold:.3f}: kept"
             return Verdict(provider, probability, self.threshold, True, reason)
-        if not answer.strip():
-            reason = "empty answer"
-        else:
-            weakest = self.models[provider].weakest_signal(signals)
-            reason = f"P(good)={probability:.3f} < {self.threshold:.3f} (weakest signal: {weakest})"
+        weakest = self.models[provider].weakest_signal(signals)
+        reason = f"P(good)={probability:.3f} < {self.threshold:.3f} (weakest signal: {weakest})"
         return Verdict(provider, probability, self.threshold, False, reason)
 
     def stage_probabilities(
@@ -237,8 +237,10 @@ class CascadePolicy:
                 previous = [outcomes.outputs[i][c] or "" for c in columns[:s]]
                 rows.append(self.signals(provider, answer, float(prior[i]), previous))
             probabilities[:, s] = self.models[provider].probability(np.array(rows))
-            missing = np.array([outcomes.outputs[i][columns[s]] is None for i in range(len(outcomes))])
-            probabilities[missing, s] = -np.inf  # no recorded answer: as a failed call, escalate
+            missing = np.array(
+                [not (outcomes.outputs[i][columns[s]] or "").strip() for i in range(len(outcomes))]
+            )
+            probabilities[missing, s] = -np.inf  # no (or an empty) answer: a failed call, escalate
         return probabilities
 
     def simulate(

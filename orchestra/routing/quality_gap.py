@@ -49,7 +49,7 @@ def optimal_curve(strong_quality: np.ndarray, weak_quality: np.ndarray, points: 
     rows = []
     for share in np.linspace(0, 1, points):
         strong = np.zeros(n, dtype=bool)
-        strong[order[: int(round(share * n))]] = True
+        strong[order[: round(float(share) * n)]] = True
         rows.append((float(share), float(np.mean(np.where(strong, strong_quality, weak_quality)))))
     return pl.DataFrame(rows, schema=["strong_share", "quality"], orient="row")
 

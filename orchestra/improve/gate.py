@@ -122,7 +122,9 @@ def decide(
         lower = mean - float(stats.t.ppf(confidence, n - 1)) * se
     cost_differences = np.asarray(candidate_cost, float) - np.asarray(current_cost, float)
     cost_se = float(np.nanstd(cost_differences, ddof=1) / math.sqrt(n)) if n > 1 else math.inf
-    gain = "quality" if quality.effect > 0 else "cost" if cost.effect < 0 else "none"
+    # The claim whose replication is reported: a lower cost (with non-inferior quality) when the
+    # candidate is cheaper, as that is the better supported one; else a better quality.
+    gain = "cost" if cost.effect < 0 else "quality" if quality.effect > 0 else "none"
     p_replicates = _replication(mean, se, margin, gain, float(np.nanmean(cost_differences)), cost_se)
     if p_non_inferior >= alpha:
         status: Status = "rejected"
@@ -133,7 +135,7 @@ def decide(
     elif gain == "none":
         status, reason = "rejected", "non-inferior, but neither better in quality nor cheaper"
     else:
-        gains = [f"quality {quality.effect:+.4f}"] if gain == "quality" else []
+        gains = [f"quality {quality.effect:+.4f}"] if quality.effect > 0 else []
         if cost.effect < 0:
             gains.append(f"cost {cost.effect / max(cost.estimate_a, 1e-12):+.0%}")
         reason = f"non-inferior (p={p_non_inferior:.3g} < {alpha:.2g}) with {', '.join(gains)}"

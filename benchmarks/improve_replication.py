@@ -11,7 +11,7 @@ The loop runs on the recorded tables directly (`orchestra.improve.offline_cycle`
 code as `orchestra improve`, with the candidate replayed from the table instead of through
 `process_request`, and no MLflow logging), so hundreds of repetitions fit on two cores.
 
-    .venv/bin/python benchmarks/improve_replication.py [--repetitions 200] [--dataset gsm8k]
+    .venv/bin/python benchmarks/improve_replication.py [--repetitions 1200] [--dataset gsm8k]
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import math
 import time
 from dataclasses import dataclass
 
@@ -119,15 +120,29 @@ def report(name: str, settings: Settings, results: list[Replication], seconds: f
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repetitions", type=int, default=200)
+    parser.add_argument("--repetitions", type=int, default=1200)
     parser.add_argument("--dataset", choices=sorted(CONFIGS), action="append")
     args = parser.parse_args()
+    pooled: list[Replication] = []
     for name in args.dataset or sorted(CONFIGS):
         settings = load_settings(CONFIGS[name])
         table, current = asyncio.run(recorded(settings))
         started = time.perf_counter()
         results = [replicate(settings, table, current, r) for r in range(args.repetitions)]
         report(name, settings, results, time.perf_counter() - started)
+        pooled += results
+    margin = load_settings(CONFIGS["alpacaeval"]).improvement.quality_margin
+    written = [r for r in pooled if r.status == "accepted"]
+    false = sum(r.gain < -margin for r in written)
+    low, high = proportion_confint(false, len(written), method="wilson") if written else (math.nan, math.nan)
+    print(
+        f"\nboth datasets: {len(written)} write-backs of {len(pooled)} runs, {false} false "
+        f"({false / max(len(written), 1):.1%} [{low:.1%}, {high:.1%}])"
+    )
+    print(f"RESULT write_back_rate {len(written) / len(pooled):.4f}")
+    print(f"RESULT false_write_back_rate {false / len(written) if written else math.nan:.4f}")
+    print(f"RESULT false_write_back_rate_ci_high {high:.4f}")
+    print(f"RESULT mean_realised_gain {np.mean([r.gain for r in written]) if written else math.nan:.4f}")
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from orchestra import ModelRequest, Orchestra, TrackingSettings
 from orchestra.config.loader import load_settings
 from orchestra.improve import recorded_table
 from orchestra.routing.budget import Target, calibrate_cost_weight
+from orchestra.routing.calibration import reliability
 from orchestra.routing.cascade import CascadePolicy, fit_cascade, frontier_stages
 from orchestra.routing.learned import KNNRoutingPolicy
 from orchestra.routing.outcomes import Outcomes
@@ -158,6 +159,44 @@ def quality_gap_metrics(
     return metrics
 
 
+def calibration_report(
+    table: pl.DataFrame,
+    router: KNNRoutingPolicy,
+    cascade: CascadePolicy,
+    train: list[str],
+    evaluation: list[str],
+) -> None:
+    """ECE and Brier on the evaluation prompts of the learned router's calibrated quality
+    predictions (every provider's) and of the cascade's acceptance probability (first stage)."""
+    labelled = table.filter(pl.col("quality").is_not_null())
+    outcomes = Outcomes.from_table(labelled, router.providers)
+    held, fitted = outcomes.subset(evaluation), outcomes.subset(train)
+    calibrated, _ = router.estimates(held.prompts)
+    raw, _ = router.estimates(held.prompts, calibrated=False)
+    base = float(np.nanmean(fitted.quality))
+    print("\ncalibration on the evaluation prompts (constant = the training labels' mean):")
+    for label, values in (
+        ("learned router, raw kNN estimates", raw),
+        ("learned router, calibrated", calibrated),
+    ):
+        found = reliability(values.ravel(), held.quality.ravel(), base_rate=base)
+        print(f"  {label:<44} {found}")
+    first = cascade.stages[0]
+    probability = cascade.stage_probabilities(held)[:, 0]
+    answered = np.isfinite(probability)
+    labels = held.quality[:, held.column(first)]
+    found = reliability(
+        probability[answered],
+        labels[answered],
+        base_rate=float(np.nanmean(fitted.quality[:, fitted.column(first)])),
+    )
+    print(f"  {'cascade: P(' + first + ' answer good)':<44} {found}")
+    router_ece = reliability(calibrated.ravel(), held.quality.ravel(), base_rate=base).ece
+    print(f"RESULT router_calibrated_ece {router_ece:.4f}")
+    print(f"RESULT cascade_acceptance_ece {found.ece:.4f}")
+    print(f"RESULT cascade_acceptance_brier_skill {found.skill:.4f}")
+
+
 async def evaluate(data: Recorded, folder: Path) -> None:
     settings = load_settings(data.config)
     groups = data.groups()
@@ -268,6 +307,7 @@ async def evaluate(data: Recorded, folder: Path) -> None:
         print(f"RESULT {data.name}_{key}_unlabelled {row.unlabelled}")
         if row.cost_per_1k is not None and not row.name.startswith("oracle"):
             print(f"RESULT {data.name}_{key}_cost_per_1k {row.cost_per_1k:.4f}")
+    calibration_report(table, router, cascade, train, evaluation)
     if len(data.providers) == 2:
         labelled = table.filter(pl.col("quality").is_not_null())
         metrics = quality_gap_metrics(

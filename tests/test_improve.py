@@ -295,3 +295,25 @@ def test_orchestra_improve_writes_back_in_place_and_rolls_back(tmp_path: Path, c
     assert versions(config) == [] and [h["action"] for h in history(config)] == ["write-back", "rollback"]
     assert main(["improve", "rollback", "--config", str(config)]) == 2  # nothing older is kept
     assert "no earlier version" in capsys.readouterr().err
+
+
+def test_orchestra_improve_runs_the_cycle_on_a_schedule(tmp_path: Path, capsys) -> None:
+    """`--schedule` runs the cycle every improvement.analysis_interval hours in one process
+    (here 0.0036 s, two cycles); it explores once, then learns from what is logged."""
+    from orchestra.cli import main
+
+    from .conftest import ROOT
+
+    raw = yaml.safe_load((ROOT / "config.gsm8k.yaml").read_text())
+    raw["datasets"]["gsm8k"]["path"] = str(ROOT / "data" / "gsm8k_routellm" / "responses.parquet")
+    raw["improvement"] = {"analysis_interval": 1e-6, "policy_dir": "models/router"}
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    (tmp_path / "mlflow.yaml").write_text(
+        "tracking_uri: sqlite:///mlflow.db\nexperiment: improve\ntrace_writer: thread\n"
+    )
+    assert main(["improve", "--config", str(config), "--explore", "--schedule", "--cycles", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "running the improvement cycle every 1e-06 h" in printed
+    assert printed.count("exploration run") == 1 and printed.count("training data:") == 2
+    assert printed.count("decision:") == 2

@@ -64,6 +64,10 @@ def test_decision_is_non_inferiority_plus_a_gain():
     assert worse.status == "rejected" and "may be worse" in worse.reason and worse.p_replicates < 0.01
     dearer = decide(current, current.copy(), cost, cost * 2, margin=0.05, confidence=0.95)
     assert dearer.status == "rejected" and "neither better" in dearer.reason
+    barely = decide(current, current.copy(), cost, cost * 0.97, margin=0.05, confidence=0.95, min_saving=0.1)
+    assert barely.status == "rejected" and "nor cheaper by 10% (saving 3.0%)" in barely.reason
+    noise = decide(current, candidate, cost, cost, margin=0.05, confidence=0.95)  # no saving, no superiority
+    assert noise.gain == "none" and noise.status == "rejected"
 
     thin = power_check(sd=0.5, n=30, alpha=0.05, power=0.8, required=0.15, basis="test")
     proposed = decide(current, current.copy(), cost, cost / 10, margin=0.05, confidence=0.95, power=thin)

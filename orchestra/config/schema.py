@@ -255,16 +255,17 @@ class ImprovementSettings(_Section):
 
     The learned config is written back when, on held-out prompts, its quality is no worse than
     the current config's by more than `quality_margin` with confidence `auto_apply_threshold`
-    (one-sided paired t-test) and it is better in quality or cheaper. The defaults (margin 0.05,
-    confidence 0.95, min_effect 0.15) keep false write-backs at or below 5%, as measured by
-    `benchmarks/improve_replication.py` on the shipped AlpacaEval and GSM8K data.
+    (one-sided paired t-test) and it is better in quality or cheaper (`min_saving`). The defaults
+    (margin 0.05, confidence 0.9, min_effect 0.15, min_saving 0.1) keep false write-backs at or
+    below 5%, as measured by `benchmarks/improve_replication.py` on the shipped AlpacaEval and
+    GSM8K data.
 
     `analysis_interval` (hours) is the period of `orchestra improve --schedule`.
     """
 
     enable: bool = False
     analysis_interval: float = Field(default=24, gt=0)
-    auto_apply_threshold: float = Field(default=0.95, ge=0.5, lt=1.0)
+    auto_apply_threshold: float = Field(default=0.9, ge=0.5, lt=1.0)
     min_data_points: int = Field(default=100, ge=1)
     holdout_fraction: float = Field(default=0.5, gt=0.0, lt=1.0)
     folds: int = Field(default=5, ge=2)
@@ -282,6 +283,9 @@ class ImprovementSettings(_Section):
     one-sided at 1 - auto_apply_threshold); when it cannot, the evidence is too thin to act on:
     the loop proposes a config and does not apply it."""
     power: float = Field(default=0.8, gt=0.5, lt=1.0)
+    min_saving: float = Field(default=0.1, ge=0.0, lt=1.0)
+    """A cost gain counts when the mean cost falls by at least this share; a quality gain when it
+    is better at `auto_apply_threshold` (one-sided)."""
     candidates: list[Literal["learned", "cascade"]] = Field(default_factory=lambda: ["learned", "cascade"])
     objective: Literal["best_quality", "match_quality"] = "best_quality"
     """Without a budget or quality target: the best candidate at no more than the current

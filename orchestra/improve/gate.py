@@ -7,7 +7,8 @@ quality or cheaper, on prompts it was neither fitted nor selected on?
     decision.status, decision.p_non_inferior, decision.p_replicates
 
 The test (paired by prompt): non-inferiority, H0: mean(candidate - current) <= -margin, one-sided
-t-test at 1 - confidence; then a gain: a better mean quality, or a lower mean cost. The
+t-test at 1 - confidence; then a gain: a quality better at the same confidence (superiority), or
+a mean cost lower by at least `min_saving` (a 1% saving is no reason to change a config). The
 probability that the gain replicates is the predictive probability that, on as many new
 prompts, the candidate again clears the margin (and, for a cost gain, again costs less), from
 the normal approximation with the estimate's uncertainty counted twice (once for the estimate,
@@ -102,8 +103,11 @@ def decide(
     margin: float,
     confidence: float,
     power: PowerCheck | None = None,
+    min_saving: float = 0.0,
 ) -> GateDecision:
-    """Non-inferiority within `margin` at `confidence`, plus better quality or lower cost."""
+    """Non-inferiority within `margin` at `confidence`, plus a gain: a quality better with the same
+    confidence (one-sided paired t-test), or a mean cost lower by at least `min_saving` of the
+    current config's."""
     quality = paired_t(
         current_quality, candidate_quality, metric="quality", arm_a="current", arm_b="candidate"
     )
@@ -122,9 +126,15 @@ def decide(
         lower = mean - float(stats.t.ppf(confidence, n - 1)) * se
     cost_differences = np.asarray(candidate_cost, float) - np.asarray(current_cost, float)
     cost_se = float(np.nanstd(cost_differences, ddof=1) / math.sqrt(n)) if n > 1 else math.inf
+    p_superior = (
+        1.0 if not math.isfinite(se) else float(mean <= 0) if se == 0 else float(stats.t.sf(mean / se, n - 1))
+    )
+    saving = -cost.effect / cost.estimate_a if cost.estimate_a > 0 else 0.0
     # The claim whose replication is reported: a lower cost (with non-inferior quality) when the
-    # candidate is cheaper, as that is the better supported one; else a better quality.
-    gain = "cost" if cost.effect < 0 else "quality" if quality.effect > 0 else "none"
+    # candidate saves enough, as that is the better supported one; else a better quality.
+    gain = (
+        "cost" if saving >= max(min_saving, 1e-12) else "quality" if p_superior < 1.0 - confidence else "none"
+    )
     p_replicates = _replication(mean, se, margin, gain, float(np.nanmean(cost_differences)), cost_se)
     if p_non_inferior >= alpha:
         status: Status = "rejected"
@@ -133,11 +143,17 @@ def decide(
             f"{alpha:.2g}; difference {mean:+.4f}, one-sided {confidence:.0%} bound {lower:+.4f})"
         )
     elif gain == "none":
-        status, reason = "rejected", "non-inferior, but neither better in quality nor cheaper"
+        status = "rejected"
+        reason = (
+            f"non-inferior, but neither better in quality (difference {mean:+.4f}, superiority "
+            f"p={p_superior:.3g}) nor cheaper by {min_saving:.0%} (saving {saving:.1%})"
+        )
     else:
-        gains = [f"quality {quality.effect:+.4f}"] if quality.effect > 0 else []
+        gains = (
+            [f"quality {quality.effect:+.4f} (superiority p={p_superior:.3g})"] if gain == "quality" else []
+        )
         if cost.effect < 0:
-            gains.append(f"cost {cost.effect / max(cost.estimate_a, 1e-12):+.0%}")
+            gains.append(f"cost {-saving:+.0%}")
         reason = f"non-inferior (p={p_non_inferior:.3g} < {alpha:.2g}) with {', '.join(gains)}"
         if power is not None and not power.adequate:
             status = "proposed"

@@ -192,6 +192,7 @@ def confirm(
         margin=options.quality_margin,
         confidence=options.auto_apply_threshold,
         power=plan.power,
+        min_saving=options.min_saving,
     )
 
 

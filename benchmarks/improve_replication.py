@@ -92,7 +92,8 @@ def report(name: str, settings: Settings, results: list[Replication], seconds: f
         f"proposed only {proposed}, rejected {n - len(written) - proposed}"
     )
     kinds = {k: sum(r.kind == k for r in written) for k in ("learned", "cascade")}
-    print(f"  written-back candidates: {kinds}")
+    false_kinds = {k: sum(r.kind == k for r in false) for k in ("learned", "cascade")}
+    print(f"  written-back candidates: {kinds}, of which false: {false_kinds}")
     if written:
         f_low, f_high = proportion_confint(len(false), len(written), method="wilson")
         gains = np.array([r.gain for r in written])

@@ -27,7 +27,7 @@ from orchestra.config.schema import ImprovementSettings, RoutingSettings
 from orchestra.improve.splits import Split
 from orchestra.logs import get_logger
 from orchestra.routing.budget import Target, TradeOffPick, calibrate_cost_weight
-from orchestra.routing.cascade import CascadePolicy, fit_cascade, frontier_stages
+from orchestra.routing.cascade import ALWAYS_ESCALATE, CascadePolicy, fit_cascade, frontier_stages
 from orchestra.routing.learned import KNNRoutingPolicy
 from orchestra.routing.outcomes import Outcomes
 
@@ -170,7 +170,10 @@ def fit_candidates(
                 quality_model=policy,
                 method=options.calibration,
             )
-            candidates.append(Candidate("cascade", pick, stages, cascade=cascade))
+            if cascade.threshold >= ALWAYS_ESCALATE:  # it pays the cheap calls for nothing
+                logger.info("no cascade: at its best setting for the target it always escalates")
+            else:
+                candidates.append(Candidate("cascade", pick, stages, cascade=cascade))
     return candidates
 
 

@@ -39,6 +39,8 @@ from orchestra.routing.outcomes import Outcomes
 from orchestra.routing.signals import SIGNALS, answer_signals
 
 MAX_STAGES = 3
+ALWAYS_ESCALATE = 1.0 + 1e-9
+"""The threshold no probability reaches: every prompt goes to the last stage."""
 
 
 @dataclass(frozen=True)
@@ -418,7 +420,7 @@ def threshold_curve(outcomes: Outcomes, stages: list[str], probabilities: np.nda
     """Spend per 1k and quality for every distinct threshold (from "keep every first answer" to
     "always escalate")."""
     finite = probabilities[np.isfinite(probabilities)]
-    candidates = np.unique(np.concatenate([[0.0, 1.0 + 1e-9], finite]))
+    candidates = np.unique(np.concatenate([[0.0, ALWAYS_ESCALATE], finite]))
     if candidates.size > 400:
         candidates = np.unique(np.quantile(candidates, np.linspace(0, 1, 400)))
     rows = []

@@ -56,6 +56,7 @@ def request_metadata(
         "consensus_applied": bool(consensus),
         "consensus_method": consensus.get("method"),
         "confidence": record.confidence,
+        "confidence_calibrated": bool((consensus.get("details") or {}).get("confidence_calibrated", False)),
         "agreement": consensus.get("agreement"),
         "low_agreement": consensus.get("low_agreement", False),
         "processing_time_ms": record.processing_time_ms,

@@ -23,6 +23,7 @@ from typing import Any
 
 from orchestra.answering import choose_answer
 from orchestra.cache.base import ResponseCache
+from orchestra.cascading import cascade_answers
 from orchestra.config.loader import load_settings
 from orchestra.config.schema import Settings
 from orchestra.consensus.manager import ConsensusManager
@@ -48,7 +49,7 @@ from orchestra.resilience.budget import Budget
 from orchestra.resilience.factory import build_guard
 from orchestra.resilience.guard import CallContext, ProviderGuard
 from orchestra.routing.decision import RoutingDecision
-from orchestra.routing.factory import build_evaluators, load_learned_policy
+from orchestra.routing.factory import build_evaluators, load_cascade_policy, load_learned_policy
 from orchestra.routing.history import PerformanceHistory
 from orchestra.routing.router import TaskRouter
 from orchestra.runs import CURRENT_RUN, RunScope
@@ -118,6 +119,8 @@ class Orchestra(Observability):
             self.task_router.register_evaluator(task_type, evaluator)
         if self.settings.routing.learned.policy:
             self.task_router.set_learned_policy(load_learned_policy(self.settings))
+        if self.settings.routing.cascade.policy:
+            self.task_router.set_cascade_policy(load_cascade_policy(self.settings))
         self.consensus_manager = ConsensusManager(self.settings.consensus, self.settings.resolve_path)
         self.consensus_manager.check_configured()
         self.tracker = tracker or Tracker(self.tracking_settings)
@@ -311,14 +314,20 @@ class Orchestra(Observability):
         """Call the routed providers (embedding answers for consensus as they arrive), then choose."""
         consensus = decision.wants_consensus
         on_answer = partial(self.consensus_manager.prepare, record.task_type) if consensus else None
-        answers = await gather_answers(
-            decision,
-            self.guard_for,
-            request_for,
-            context_for,
-            on_answer=on_answer,
-            wave_timeout_s=self.settings.consensus.timeout_s if consensus else None,
-        )
+        cascade = self.task_router.cascade_policy if decision.strategy == "cascade" else None
+        if cascade is not None:
+            answers = await cascade_answers(
+                record, decision, cascade, self.guard_for, request_for, context_for
+            )
+        else:
+            answers = await gather_answers(
+                decision,
+                self.guard_for,
+                request_for,
+                context_for,
+                on_answer=on_answer,
+                wave_timeout_s=self.settings.consensus.timeout_s if consensus else None,
+            )
         add_answers(record, answers)
 
         async def ask_more(count: int) -> Answers | None:
@@ -425,7 +434,7 @@ class Orchestra(Observability):
         record.end_ns = time.time_ns()
         record.processing_time_ms = (time.perf_counter() - started) * 1000.0
         if record.calls:
-            self.task_router.observe(record)
+            self.task_router.observe(record, partial(self.tracker.log_metrics, run))
         if error is not None:
             record.status = "abandoned" if isinstance(error, StreamAbandoned) else "error"
             record.error_type = type(error).__name__

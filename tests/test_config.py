@@ -113,7 +113,7 @@ def test_bad_yaml_and_missing_file(tmp_path):
 def test_unknown_strategy_names_the_available_ones(tracking):
     with pytest.raises(
         ConfigError,
-        match=r"routing\.default_strategy is 'magic'; available: cost_aware, learned, performance_based",
+        match=r"routing\.default_strategy is 'magic'; available: cascade, cost_aware, learned, performance",
     ):
         Orchestra({"routing": {"default_strategy": "magic"}}, tracking=tracking)
     with pytest.raises(

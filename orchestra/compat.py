@@ -10,7 +10,7 @@ Each keeps working and says once, with a `DeprecationWarning`, what to write ins
     performance.models.<name>.max_concurrent    -> models.<name>.rate_limit.max_concurrent
     consensus.strategies.voting.weight_by_confidence: true -> ....voting.weight_by: confidence
     routing.rules[i].task_type: "*"             -> task_type: any
-    improvement.enable, improvement.analysis_interval, performance.connection_pool_size: do nothing
+    improvement.enable, performance.connection_pool_size: do nothing
     process_request(..., stream=True)           -> process_request_stream(...)
     a strategy with find_consensus + calculate_confidence -> ConsensusStrategy.decide
 
@@ -40,10 +40,8 @@ DatabaseConnectionError = TrackingStoreError
 """The seed's name for `TrackingStoreError`."""
 
 _NO_EFFECT = {
-    ("improvement", "enable"): "orchestra runs no background improvement loop; run `orchestra improve` "
-    "(e.g. on a schedule) to learn and write back a config",
-    ("improvement", "analysis_interval"): "orchestra runs no background improvement loop; run "
-    "`orchestra improve` on a schedule instead",
+    ("improvement", "enable"): "Orchestra itself runs no background improvement; "
+    "`orchestra improve --schedule` runs the cycle every improvement.analysis_interval hours",
     ("performance", "connection_pool_size"): "each provider SDK keeps its own connection pool",
 }
 """Settings of the seed's config that orchestra accepts and ignores, and why."""

@@ -62,7 +62,7 @@ def test_old_spellings_are_rewritten_with_a_deprecation_warning():
             "connection_pool_size": 10,
             "models": {"a": {"timeout": 5, "max_concurrent": 3}, "b": {"max_concurrent": 9}},
         },
-        "improvement": {"enable": True, "analysis_interval": 12},
+        "improvement": {"enable": True, "analysis_interval": 12},  # the interval now sets --schedule
     }
     with pytest.warns(DeprecationWarning) as caught:
         settings = load_settings(old)
@@ -75,9 +75,9 @@ def test_old_spellings_are_rewritten_with_a_deprecation_warning():
         'task_type: "*"',
         "performance.connection_pool_size",
         "improvement.enable",
-        "improvement.analysis_interval",
     ):
         assert spelling in said
+    assert "analysis_interval is deprecated" not in said and settings.improvement.analysis_interval == 12
     assert settings.performance.enable_response_caching
     a, b = settings.models["a"], settings.models["b"]
     assert a.timeout == 5 and a.rate_limit is not None and a.rate_limit.max_concurrent == 3
@@ -151,7 +151,7 @@ def test_bad_yaml_and_missing_file(tmp_path):
 def test_unknown_strategy_names_the_available_ones(tracking):
     with pytest.raises(
         ConfigError,
-        match=r"routing\.default_strategy is 'magic'; available: cost_aware, learned, performance_based",
+        match=r"routing\.default_strategy is 'magic'; available: cascade, cost_aware, learned, performance",
     ):
         Orchestra({"routing": {"default_strategy": "magic"}}, tracking=tracking)
     with pytest.raises(

@@ -32,8 +32,9 @@ ORIGINAL_METADATA_KEYS = [
     "request_id", "task_type", "user_id", "session_id", "complexity", "complexity_score",
     "providers_used", "providers_called", "providers_failed", "calls", "answered_by", "model",
     "routing_strategy", "routing_reason", "propensities", "consensus_applied", "consensus_method",
-    "confidence", "agreement", "low_agreement", "processing_time_ms", "latency_ms", "tokens",
-    "cost_usd", "cache_hit", "quality", "errors", "mlflow_run_id", "run_key", "trace_id",
+    "confidence", "confidence_calibrated", "agreement", "low_agreement", "processing_time_ms",
+    "latency_ms", "tokens", "cost_usd", "cache_hit", "quality", "errors", "mlflow_run_id", "run_key",
+    "trace_id",
 ]  # fmt: skip
 """The keys of the dict `process_request` returned before `RequestResult`, in their order."""
 

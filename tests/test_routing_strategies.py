@@ -105,11 +105,31 @@ def test_thompson_is_deterministic_for_a_seed():
 
 def test_epsilon_greedy_propensities_are_exact():
     strategy = PerformanceStrategy(
-        filled_history(), min_samples=20, exploration="epsilon_greedy", epsilon=0.3
+        filled_history(), min_samples=20, exploration="epsilon_greedy", epsilon=0.3, epsilon_decay=False
     )
     choice = strategy.choose(context(seed=3))
     assert choice.propensities["good"] == pytest.approx(0.7 + 0.3 / 3)
     assert choice.propensities["cheap"] == pytest.approx(0.1)
+
+
+def test_epsilon_decays_with_evidence_and_propensities_follow():
+    """150 observations over 3 candidates after a warm-up of 3 x 20: epsilon x sqrt(60 / 150)."""
+    strategy = PerformanceStrategy(
+        filled_history(), min_samples=20, exploration="epsilon_greedy", epsilon=0.3
+    )
+    epsilon = 0.3 * (60 / 150) ** 0.5
+    choice = strategy.choose(context(seed=3))
+    assert choice.propensities["good"] == pytest.approx(1 - epsilon + epsilon / 3)
+    assert choice.propensities["cheap"] == pytest.approx(epsilon / 3)
+    assert strategy.current_epsilon(60, 3) == 0.3  # right after the warm-up
+    assert strategy.current_epsilon(6000, 3) == pytest.approx(0.03)  # 100x the evidence: a tenth
+    longer = PerformanceStrategy(
+        filled_history(500), min_samples=20, exploration="epsilon_greedy", epsilon=0.3
+    )
+    shares = [
+        np.mean([s.choose(context(seed=seed)).exploring for seed in range(400)]) for s in (strategy, longer)
+    ]
+    assert shares[0] > shares[1]  # exploration share falls as evidence accumulates
 
 
 def test_cost_weight_changes_the_choice():
@@ -119,6 +139,26 @@ def test_cost_weight_changes_the_choice():
         filled_history(), min_samples=20, exploration="none", weights=Weights(1.0, 2.0, 0.0)
     )
     assert frugal.choose(context()).ranked[0] == "slow"  # 0.6 quality at a fifth of the cost
+
+
+def test_cost_aware_explores_from_a_cold_start_then_stops():
+    """From no history, every candidate gets min_samples observations (tried first, at random),
+    then the cheapest that clears the target is chosen every time."""
+    history = PerformanceHistory(half_life_hours=None)
+    strategy = CostAwareStrategy(history, target_quality=0.5, min_samples=5)
+    quality = {"cheap": 0.3, "good": 0.8, "slow": 0.6}
+    cost = {"cheap": 0.001, "good": 0.01, "slow": 0.002}
+    picks, exploring = [], []
+    for seed in range(60):
+        choice = strategy.choose(context(seed=seed))
+        pick = choice.ranked[0]
+        picks.append(pick)
+        exploring.append(choice.exploring)
+        assert sum(choice.propensities.values()) == pytest.approx(1.0)
+        history.add("qa", "simple", pick, ok=True, latency_ms=100, cost_usd=cost[pick], quality=quality[pick])
+    assert all(picks.count(p) >= 5 for p in PROVIDERS)  # everyone got its min_samples
+    assert exploring[:3] == [True] * 3 and not any(exploring[20:])  # exploration ended
+    assert set(picks[20:]) == {"slow"}  # cheapest that clears 0.5
 
 
 def test_cost_aware_picks_the_cheapest_that_clears_the_target():

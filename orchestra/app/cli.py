@@ -4,6 +4,7 @@ orchestra demo            # offline: replay recorded outputs under several confi
 orchestra sweep FILE      # run or resume a sweep of configurations (--dry-run to plan)
 orchestra check           # validate each provider's key and endpoint
 orchestra improve         # learn a router from logged calls, write back an improved config
+orchestra improve rollback  # restore the config before the last write-back
 orchestra plugins         # list the plugins installed packages provide
 orchestra ui              # start the MLflow UI on the configured store (loopback)
 """
@@ -50,12 +51,15 @@ def _main(argv: list[str] | None) -> int:
     improve = commands.add_parser(
         "improve", help="learn a router from logged calls; write back a better config"
     )
+    improve.add_argument("action", nargs="?", choices=["run", "rollback"], default="run")
     improve.add_argument("--config", default="config.yaml")
     improve.add_argument("--tracking", default=None, help="mlflow.yaml (default: beside the config)")
     improve.add_argument("--runs", nargs="*", default=None, help="learn from these runs (default: all)")
     improve.add_argument("--explore", action="store_true", help="first ask every provider on the datasets")
-    improve.add_argument("--out", default=None, help="default: <config>.improved.yaml")
+    improve.add_argument("--out", default=None, help="write the candidate here instead of in place")
     improve.add_argument("--force", action="store_true", help="write the config even if not accepted")
+    improve.add_argument("--schedule", action="store_true", help="every improvement.analysis_interval h")
+    improve.add_argument("--cycles", type=int, default=None, help="with --schedule: stop after N cycles")
 
     commands.add_parser("plugins", help="list the plugins installed packages provide (and broken ones)")
 
@@ -78,6 +82,10 @@ def _main(argv: list[str] | None) -> int:
             from orchestra.app.check import main as check_main
 
             return check_main(["--config", args.config])
+        if args.command == "improve" and args.action == "rollback":
+            from orchestra.improve.command import rollback_main
+
+            return rollback_main(args.config, tracking_path=args.tracking)
         if args.command == "improve":
             from orchestra.improve.command import main as improve_main
 
@@ -88,6 +96,8 @@ def _main(argv: list[str] | None) -> int:
                 explore_first=args.explore,
                 out=args.out,
                 force=args.force,
+                schedule=args.schedule,
+                cycles=args.cycles,
             )
         if args.command == "plugins":
             from orchestra.entrypoints import format_inventory, inventory

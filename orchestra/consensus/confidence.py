@@ -1,25 +1,38 @@
 """Confidence consensus: the answer with the highest confidence.
 
 Confidence comes from the first source, in `order`, that every answer has (default order):
-1. `logprobs`: the provider's own, from logprobs (`ModelResponse.confidence_score`);
-2. `agreement`: agreement with the other answers (mean similarity to them; needs two answers);
-3. `historical_quality`: the provider's past quality (`provider_quality`, e.g. mean judge score).
+1. `model`: a fitted `AnswerQualityModel` (`orchestra.consensus.calibration`): the calibrated
+   probability that each answer is good, from its agreement with the others, its provider's
+   record, its length and logprobs (needs `model`);
+2. `logprobs`: the provider's own, from logprobs (`ModelResponse.confidence_score`);
+3. `agreement`: agreement with the other answers (mean similarity to them; needs two answers);
+4. `historical_quality`: the provider's past quality (`provider_quality`, e.g. mean judge score).
 Ties go to the answer that came first in the routing order.
 
+What it uses, against `similarity`: with a model, `confidence` weighs agreement against the
+provider's record, length and logprobs, and its confidence is a calibrated probability. Without
+a model and without logprobs it falls to `agreement`, the mean similarity to the other answers,
+which is exactly what the `similarity` medoid maximises: the two then pick the same answer, and
+the confidence is uncalibrated (`details["confidence_calibrated"]` is False).
+
+    strategy = ConfidenceConsensus(model="models/answer_quality.json")
     strategy = ConfidenceConsensus(provider_quality={"gpt-4": 0.19, "gemini-pro": 0.20})
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from orchestra.consensus.base import ConsensusOutcome, ConsensusStrategy
+from orchestra.consensus.calibration import AnswerQualityModel
 from orchestra.consensus.context import TaskContext
 from orchestra.consensus.lexical import MedoidConsensus, tfidf_similarity
 from orchestra.errors import ConsensusError
 from orchestra.types import ModelResponse
 
-SOURCES = ("logprobs", "agreement", "historical_quality")
+SOURCES = ("model", "logprobs", "agreement", "historical_quality")
 
 
 class ConfidenceConsensus(ConsensusStrategy):
@@ -31,7 +44,8 @@ class ConfidenceConsensus(ConsensusStrategy):
         provider_quality: dict[str, float] | None = None,
         similarity: MedoidConsensus | None = None,
         confidence_threshold: float = 0.7,
-        order: tuple[str, ...] = ("logprobs", "agreement", "historical_quality"),
+        order: tuple[str, ...] = SOURCES,
+        model: AnswerQualityModel | str | Path | None = None,
     ) -> None:
         unknown = set(order) - set(SOURCES)
         if unknown:
@@ -40,9 +54,13 @@ class ConfidenceConsensus(ConsensusStrategy):
         self.provider_quality = dict(provider_quality or {})
         self.similarity = similarity
         self.confidence_threshold = confidence_threshold
+        self.model = AnswerQualityModel.load(model) if isinstance(model, str | Path) else model
 
     async def scores(self, responses: list[ModelResponse]) -> tuple[list[float], str, np.ndarray | None]:
         for source in self.order:
+            if source == "model" and self.model is not None:
+                answers = [(r.provider, r.content, r.confidence_score) for r in responses]
+                return [float(p) for p in self.model.probabilities(answers)], source, None
             if source == "logprobs" and all(r.confidence_score is not None for r in responses):
                 return [float(r.confidence_score) for r in responses], source, None
             if source == "agreement" and len(responses) > 1:
@@ -79,6 +97,6 @@ class ConfidenceConsensus(ConsensusStrategy):
             similarity=[] if matrix is None else [[round(float(v), 6) for v in row] for row in matrix],
             agreeing_providers=[providers[chosen]],
             low_agreement=float(scores[chosen]) < self.confidence_threshold,
-            details={"confidence_source": source},
+            details={"confidence_source": source, "confidence_calibrated": source == "model"},
         )
         return outcome

@@ -23,6 +23,7 @@ import weakref
 from collections.abc import AsyncGenerator, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal, Unpack, overload
 
@@ -59,7 +60,7 @@ from orchestra.resilience.budget import Budget
 from orchestra.resilience.factory import build_guard
 from orchestra.resilience.guard import ProviderGuard
 from orchestra.routing.decision import RoutingDecision
-from orchestra.routing.factory import build_evaluators, load_learned_policy
+from orchestra.routing.factory import build_evaluators, load_cascade_policy, load_learned_policy
 from orchestra.routing.history import PerformanceHistory
 from orchestra.routing.router import TaskRouter
 from orchestra.sync import run_sync
@@ -130,6 +131,8 @@ class Orchestra(Observability):
             self.task_router.register_evaluator(task_type, evaluator)
         if self.settings.routing.learned.policy:
             self.task_router.set_learned_policy(load_learned_policy(self.settings))
+        if self.settings.routing.cascade.policy:
+            self.task_router.set_cascade_policy(load_cascade_policy(self.settings))
         self.consensus_manager = ConsensusManager(self.settings.consensus, self.settings.resolve_path)
         self.consensus_manager.check_configured()
         self.tracker = tracker or Tracker(self.tracking_settings)
@@ -299,6 +302,8 @@ class Orchestra(Observability):
                 decision = request.decision
                 answers = await request.answers()
                 record.add_calls(answers.calls, answers.latency_ms)
+                if answers.cascade is not None and record.routing is not None:
+                    record.routing["cascade"] = answers.cascade
                 choice = await request.choose(answers)
                 outcome = choice.outcome
                 self._record_choice(record, choice)
@@ -502,7 +507,7 @@ class Orchestra(Observability):
         record.end_ns = time.time_ns()
         record.processing_time_ms = (time.perf_counter() - started) * 1000.0
         if record.calls:
-            self.task_router.observe(record)
+            self.task_router.observe(record, partial(self.tracker.log_metrics, run))
         if error is not None:
             record.status = "abandoned" if isinstance(error, StreamAbandoned) else "error"
             record.error_type = type(error).__name__

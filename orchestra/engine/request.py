@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from orchestra.consensus.context import TaskContext
 from orchestra.engine.calls import call_provider, failure_record, failures, new_context, success_record
+from orchestra.engine.cascade import cascade_answers
 from orchestra.engine.records import CallRecord
 from orchestra.errors import (
     BudgetExceeded,
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from orchestra.resilience.budget import Budget
     from orchestra.resilience.guard import CallContext, ProviderGuard
     from orchestra.routing.decision import RoutingDecision
+    from orchestra.routing.router import TaskRouter
 
 
 class Engine(Protocol):
@@ -50,6 +52,7 @@ class Engine(Protocol):
     hooks: Hooks
     consensus_manager: ConsensusManager
     model_registry: ModelRegistry
+    task_router: TaskRouter
 
     def guard_for(self, name: str) -> ProviderGuard: ...
 
@@ -61,6 +64,8 @@ class Answers:
     calls: list[CallRecord]
     responses: list[ModelResponse]
     latency_ms: float
+    cascade: dict[str, Any] | None = None
+    """A cascade's steps (kept or escalated, and why), when the request was cascaded."""
 
     @property
     def failures(self) -> list[CallRecord]:
@@ -120,8 +125,13 @@ class Request:
     # ---- calling the providers ------------------------------------------------------------
 
     async def answers(self) -> Answers:
-        """The routed providers' answers (with consensus: embedded as they arrive, and bounded by
+        """The routed providers' answers: one stage after another when the request is cascaded,
+        else in parallel waves (with consensus: embedded as they arrive, and bounded by
         `consensus.timeout_s`)."""
+        if self.decision.strategy == "cascade":
+            policy = self.engine.task_router.cascade_policy
+            if policy is not None:
+                return await cascade_answers(self, policy)
         if self.decision.wants_consensus:
             return await self.gather(
                 self.decision.chosen,
@@ -164,7 +174,7 @@ class Request:
             batch = queue[position : position + wanted - len(responses)]
             position += len(batch)
             if len(batch) == 1 and wave_timeout_s is None:
-                results = [await self._call(batch[0], wave, prepare)]
+                results = [await self.call(batch[0], wave, prepare)]
             else:
                 results = await self._wave(batch, wave, prepare, wave_timeout_s)
             latency_ms += max(call.latency_ms for call, _ in results)
@@ -175,9 +185,10 @@ class Request:
             wave += 1
         return Answers(calls, responses, latency_ms)
 
-    async def _call(
-        self, name: str, wave: int, prepare: bool, context: CallContext | None = None
+    async def call(
+        self, name: str, wave: int, prepare: bool = False, context: CallContext | None = None
     ) -> tuple[CallRecord, ModelResponse | None]:
+        """One call of provider `name` (never raising: a failure is a failed `CallRecord`)."""
         on_answer = self._prepare if prepare else None
         context = context if context is not None else self.call_context(name)
         guard, request = self.engine.guard_for(name), self.model_request(name)
@@ -192,7 +203,7 @@ class Request:
         contexts = [self.call_context(name) for name in names]
         start_ns = time.time_ns()
         tasks = [
-            asyncio.ensure_future(self._call(name, wave, prepare, context))
+            asyncio.ensure_future(self.call(name, wave, prepare, context))
             for name, context in zip(names, contexts, strict=True)
         ]
         if timeout_s is None:

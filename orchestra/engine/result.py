@@ -113,6 +113,11 @@ class RequestMetadata(Mapping[str, Any]):
         return any(call.ok and call.cache_hit for call in self.calls)
 
     @property
+    def confidence_calibrated(self) -> bool:
+        """Whether the consensus confidence is a calibrated probability of a good answer."""
+        return self.consensus is not None and bool(self.consensus.details.get("confidence_calibrated", False))
+
+    @property
     def low_agreement(self) -> bool:
         return self.consensus is not None and self.consensus.low_agreement
 
@@ -164,6 +169,7 @@ class RequestMetadata(Mapping[str, Any]):
             "consensus_applied": outcome is not None,
             "consensus_method": outcome.method if outcome else None,
             "confidence": self.confidence,
+            "confidence_calibrated": self.confidence_calibrated,
             "agreement": outcome.agreement if outcome else None,
             "low_agreement": self.low_agreement,
             "processing_time_ms": self.processing_time_ms,

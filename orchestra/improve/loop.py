@@ -1,23 +1,31 @@
-"""The improvement loop: fit a learned router, test it against the current config on held-out
-prompts, and write back an improved config when the evidence supports it.
+"""The improvement loop: fit candidate routers on logged calls, choose one, and decide on prompts
+used for nothing else whether it replaces the current config.
 
-1. Prompts of the training table are split by a hash into training and held-out prompts.
-2. On the training prompts, k-fold cross-validation picks the cost weight: the best quality
-   among weights whose cost is at most the current config's (plus `cost_slack`).
-3. The policy is refitted on all training prompts and saved (`improvement.policy_dir`).
-4. The current config and the learned config answer the held-out prompts through
-   `process_request` (logged as runs when tracking is given); a paired comparison decides.
+1. The prompts of the training table are split by hash into fit, select and confirm
+   (`orchestra.improve.splits`).
+2. Power check, before fitting: the smallest difference the confirm split can detect, for the
+   spread of the current config's quality on the fit split (paired differences planned at
+   sqrt(2) x that sd, i.e. no correlation assumed). When it is larger than
+   `improvement.min_effect`, a passing candidate is only proposed.
+3. Fit (fit split): the kNN router with calibrated quality estimates, a cascade's acceptance
+   models. Select (select split): the cost weight and the cascade threshold for the target
+   (`orchestra.improve.candidates`), and the candidate.
+4. Confirm (confirm split, used once): the current and the candidate config answer its prompts
+   through `process_request` (logged as runs when tracking is given); `orchestra.improve.gate`
+   decides.
 
     report = await improve_async("config.yaml", table, tracking=tracking)
-    print(report); report.write("config.improved.yaml")
+    print(report); report.status
+
+`offline_cycle` runs the same steps on recorded outcomes only (no engine, no logging), for the
+replication benchmark.
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
-import os
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,77 +33,32 @@ from typing import Any
 import numpy as np
 import polars as pl
 import yaml
-from scipy import stats
 
-from orchestra.analysis.ab.means import paired_t
-from orchestra.analysis.ab.result import TestResult
 from orchestra.config.loader import load_settings, settings_from_dict
-from orchestra.config.schema import ImprovementSettings, Settings
+from orchestra.config.schema import ImprovementSettings, RoutingSettings, Settings
 from orchestra.errors import ConfigError
+from orchestra.improve.candidates import Candidate, choose_candidate, fit_candidates, targets_for
+from orchestra.improve.gate import GateDecision, PowerCheck, decide, power_check
 from orchestra.improve.replay import replay_config
+from orchestra.improve.report import ImprovementReport
+from orchestra.improve.splits import Split, split_prompts
 from orchestra.providers.recorded import ReplayDataset
 from orchestra.providers.registry import load_dataset
-from orchestra.routing.learned import KNNRoutingPolicy
+from orchestra.routing.outcomes import Outcomes
 from orchestra.sync import run_sync
 from orchestra.tracking.settings import TrackingSettings
 from orchestra.tracking.tags import KIND_TAG
 
 
 @dataclass
-class ImprovementReport:
-    """What was learned, how it compared on held-out prompts, and the config it would write."""
+class Plan:
+    """Everything decided before the confirm split is looked at."""
 
-    cost_weight: float
-    cross_validation: pl.DataFrame  # cost_weight, quality, cost_usd (training prompts, out of fold)
-    current: pl.DataFrame  # held-out prompts under the current config
-    learned: pl.DataFrame  # held-out prompts under the learned config
-    quality: TestResult  # learned - current, paired by prompt
-    cost: TestResult
-    p_non_inferior: float  # one-sided p-value: quality worse by more than the margin
-    accepted: bool
-    reason: str
-    policy_dir: Path
-    config: dict[str, Any]
-    source: Path | None = None
-    details: dict[str, Any] = field(default_factory=dict)
-
-    def write(self, path: str | Path, *, force: bool = False) -> Path:
-        """Write the improved config (YAML, with the evidence as a header comment). Refuses when
-        the learned config was not accepted, unless `force`."""
-        if not self.accepted and not force:
-            raise ConfigError(
-                f"the learned config was not accepted ({self.reason}); pass force=True to write it"
-            )
-        target = Path(path)
-        header = [
-            f"# Written by `orchestra improve` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
-            + (f" from {self.source.name}." if self.source else "."),
-            f"# Held-out prompts: {self.quality.n_a}. Quality (win score) {self.quality.estimate_a:.4f} -> "
-            f"{self.quality.estimate_b:.4f}, difference {self.quality.effect:+.4f} "
-            f"[{self.quality.ci_low:+.4f}, {self.quality.ci_high:+.4f}].",
-            f"# Cost per request ${self.cost.estimate_a:.5f} -> ${self.cost.estimate_b:.5f}. "
-            f"Learned router: {self.config['routing']['learned']['policy']}, "
-            f"cost weight {self.cost_weight:g}.",
-            f"# Decision: {'accepted' if self.accepted else 'NOT accepted (written with force)'}"
-            f" - {self.reason}",
-        ]
-        body = yaml.safe_dump(self.config, sort_keys=False, allow_unicode=True, width=110)
-        target.write_text("\n".join(header) + "\n\n" + body, encoding="utf-8")
-        return target
-
-    def __str__(self) -> str:
-        q, c = self.quality, self.cost
-        return "\n".join(
-            [
-                f"learned router: cost weight {self.cost_weight:g} (chosen by cross-validation)",
-                f"held-out prompts: {q.n_a}",
-                f"quality  current {q.estimate_a:.4f}  learned {q.estimate_b:.4f}  "
-                f"difference {q.effect:+.4f} [{q.ci_low:+.4f}, {q.ci_high:+.4f}] p={q.p_value:.3g}",
-                f"cost     current ${c.estimate_a:.5f}  learned ${c.estimate_b:.5f}  "
-                f"difference {c.effect:+.5f} [{c.ci_low:+.5f}, {c.ci_high:+.5f}]",
-                f"decision: {'ACCEPT' if self.accepted else 'keep the current config'} - {self.reason}",
-            ]
-        )
+    split: Split
+    power: PowerCheck
+    candidates: list[Candidate]
+    candidate: Candidate | None
+    current_select: tuple[float, float]  # current config's quality and spend per 1k, select split
 
 
 def improve(config: str | Path | dict[str, Any], table: pl.DataFrame, **options: Any) -> ImprovementReport:
@@ -111,51 +74,39 @@ async def improve_async(
     settings: ImprovementSettings | None = None,
     progress: bool = False,
     datasets: dict[str, ReplayDataset] | None = None,
+    now: datetime | None = None,
 ) -> ImprovementReport:
-    """Learn, evaluate and decide (see the module docstring); `table` is a `training_table`."""
+    """Split, check power, fit, select, confirm and decide (see the module docstring); `table`
+    is a `training_table` (prompt, provider, quality, cost_usd, and output for cascades)."""
     raw, source, current = _raw_config(config)
     datasets = datasets or {name: load_dataset(current, name) for name in current.datasets}
     options = settings or current.improvement
-    providers = [p for p in sorted(table["provider"].unique().to_list()) if p in current.models]
-    if not providers:
-        raise ConfigError("none of the training table's providers is configured under models")
-    table = table.filter(pl.col("provider").is_in(providers))
-    prompts = _prompts(table)
-    if len(prompts) < options.min_data_points:
-        raise ConfigError(
-            f"{len(prompts)} prompts with quality labels; "
-            f"improvement.min_data_points is {options.min_data_points}"
-        )
-    held_out = {p for p, _ in prompts if _fraction(p, "holdout") < options.holdout_fraction}
-    train = [(p, t) for p, t in prompts if p not in held_out]
-    test = [(p, t) for p, t in prompts if p in held_out]
-
-    train_table = table.filter(pl.col("prompt").is_in([p for p, _ in train]))
-    baseline = await replay_config(current, train, datasets=datasets)
-    cv = _cross_validate(train_table, options, providers)
-    budget = float(baseline["cost_usd"].mean()) * (1 + options.cost_slack)
-    affordable = cv.filter(pl.col("cost_usd") <= budget + 1e-12)
-    pick = (affordable if not affordable.is_empty() else cv.sort("cost_usd").head(1)).sort(
-        ["quality", "cost_usd"], descending=[True, False]
+    table, providers = _usable(table, current)
+    split = split_prompts(
+        _prompts(table),
+        select_fraction=options.select_fraction,
+        confirm_fraction=options.holdout_fraction,
+        seed=options.split_seed,
     )
-    cost_weight = float(pick["cost_weight"][0])
-
-    policy = KNNRoutingPolicy.fit(
-        train_table,
-        features=options.features,
-        k=options.k,
-        cost_weight=cost_weight,
-        providers=providers,
+    _check_size(split, options)
+    baseline = await replay_config(current, split.fit + split.select, datasets=datasets)
+    plan = plan_improvement(
+        current.routing, options, table, Outcomes.from_table(table, providers), split, baseline, providers
     )
-    policy_dir = current.resolve_path(options.policy_dir)
-    policy.save(policy_dir)
-    learned_raw = learned_config(raw, policy_dir, current.base_dir, cost_weight, providers)
-    learned = settings_from_dict(learned_raw, base_dir=current.base_dir)
-
+    details: dict[str, Any] = {"providers": providers, "current_select": plan.current_select}
+    empty = pl.DataFrame(schema={"prompt": pl.String, "quality": pl.Float64, "cost_usd": pl.Float64})
+    if plan.candidate is None:
+        details["no_candidate"] = "no candidate could be fitted (improvement.candidates)"
+        return ImprovementReport(split, plan.power, [], None, empty, empty, None, None, None, source, details)
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%d-%H%M%S")
+    folder = current.resolve_path(options.policy_dir) / f"{stamp}-{plan.candidate.kind}"
+    plan.candidate.save(folder)
+    candidate_raw = plan.candidate.config(raw, folder, current.base_dir)
+    candidate = settings_from_dict(candidate_raw, base_dir=current.base_dir)
     tags = {KIND_TAG: "improve"}
     before = await replay_config(
         current,
-        test,
+        split.confirm,
         tracking=tracking,
         run_name="improve: current",
         tags=tags,
@@ -163,51 +114,152 @@ async def improve_async(
         datasets=datasets,
     )
     after = await replay_config(
-        learned,
-        test,
+        candidate,
+        split.confirm,
         tracking=tracking,
-        run_name="improve: learned",
+        run_name="improve: candidate",
         tags=tags,
         progress=progress,
         datasets=datasets,
     )
-    quality, cost = (
-        paired_t(before[m].to_numpy(), after[m].to_numpy(), metric=m, arm_a="current", arm_b="learned")
-        for m in ("quality", "cost_usd")
-    )
-    p_non_inferior = _non_inferiority_p(before, after, options.quality_margin)
-    accepted, reason = _decide(quality, cost, p_non_inferior, options)
+    decision = confirm(plan, _per_prompt(before), _per_prompt(after), options)
     return ImprovementReport(
-        cost_weight=cost_weight,
-        cross_validation=cv,
-        current=before,
-        learned=after,
-        quality=quality,
-        cost=cost,
-        p_non_inferior=p_non_inferior,
-        accepted=accepted,
-        reason=reason,
-        policy_dir=policy_dir,
-        config=learned_raw,
-        source=source,
-        details={"training_prompts": len(train), "baseline_cost_usd": float(baseline["cost_usd"].mean())},
+        split,
+        plan.power,
+        plan.candidates,
+        plan.candidate,
+        before,
+        after,
+        decision,
+        folder,
+        candidate_raw,
+        source,
+        details,
     )
 
 
-def learned_config(
-    raw: dict[str, Any], policy_dir: Path, base_dir: Path, cost_weight: float, providers: list[str]
-) -> dict[str, Any]:
-    """`raw` with routing switched to the learned policy over `providers` (one provider per
-    request; the rules become one rule over them, and complex prompts no longer force consensus)."""
-    result = copy.deepcopy(raw)
-    routing = result.setdefault("routing", {})
-    routing["default_strategy"] = "learned"
-    routing["learned"] = {"policy": _relative(policy_dir, base_dir), "cost_weight": cost_weight}
-    routing["require_consensus_for_complex"] = False
-    routing["rules"] = [
-        {"task_type": "any", "complexity": "any", "providers": providers, "require_consensus": False}
+def plan_improvement(
+    routing: RoutingSettings,
+    options: ImprovementSettings,
+    table: pl.DataFrame,
+    outcomes: Outcomes,
+    split: Split,
+    current: pl.DataFrame,
+    providers: list[str],
+) -> Plan:
+    """Power check, fit and select, from the training table and the current config's answers
+    (`current`: prompt, quality, cost_usd) on the fit and select prompts."""
+    quality, cost = _per_prompt(current)
+    fit_quality = np.array([quality[p] for p in split.texts("fit")])
+    planning_sd = math.sqrt(2.0) * float(np.nanstd(fit_quality, ddof=1)) if fit_quality.size > 1 else math.inf
+    power = power_check(
+        sd=planning_sd,
+        n=len(split.confirm),
+        alpha=1.0 - options.auto_apply_threshold,
+        power=options.power,
+        required=options.min_effect,
+        basis="sqrt(2) x the current config's sd on the fit split",
+    )
+    select = split.texts("select")
+    current_select = (
+        float(np.nanmean([quality[p] for p in select])),
+        1000.0 * float(np.nanmean([cost[p] for p in select])),
+    )
+    targets = targets_for(routing, options, *current_select)
+    candidates = fit_candidates(
+        table, outcomes, split, targets, options, providers, max_stages=routing.cascade.max_stages
+    )
+    return Plan(split, power, candidates, choose_candidate(candidates), current_select)
+
+
+def confirm(
+    plan: Plan,
+    current: tuple[dict[str, float], dict[str, float]],
+    candidate: tuple[dict[str, float], dict[str, float]],
+    options: ImprovementSettings,
+) -> GateDecision:
+    """The gate on the confirm split: per-prompt (quality, cost) of each config, paired by prompt."""
+    prompts = plan.split.texts("confirm")
+    arrays = [
+        np.array([side[i][p] for p in prompts], dtype=float) for side in (current, candidate) for i in (0, 1)
     ]
-    return result
+    current_quality, current_cost, candidate_quality, candidate_cost = arrays
+    return decide(
+        current_quality,
+        candidate_quality,
+        current_cost,
+        candidate_cost,
+        margin=options.quality_margin,
+        confidence=options.auto_apply_threshold,
+        power=plan.power,
+        min_saving=options.min_saving,
+    )
+
+
+@dataclass
+class OfflineCycle:
+    plan: Plan
+    decision: GateDecision | None
+
+
+def offline_cycle(
+    routing: RoutingSettings,
+    options: ImprovementSettings,
+    table: pl.DataFrame,
+    current: pl.DataFrame,
+    providers: list[str],
+) -> OfflineCycle:
+    """The whole loop on recorded outcomes: `table` has every provider's answer to each prompt,
+    `current` the current config's (prompt, quality, cost_usd); the candidate is replayed from
+    the table (as `process_request` would answer, which a test checks)."""
+    split = split_prompts(
+        _prompts(table),
+        select_fraction=options.select_fraction,
+        confirm_fraction=options.holdout_fraction,
+        seed=options.split_seed,
+    )
+    _check_size(split, options)
+    outcomes = Outcomes.from_table(table, providers)
+    plan = plan_improvement(routing, options, table, outcomes, split, current, providers)
+    if plan.candidate is None:
+        return OfflineCycle(plan, None)
+    confirm_prompts = split.texts("confirm")
+    quality, cost = plan.candidate.route(outcomes.subset(confirm_prompts))
+    candidate = (
+        dict(zip(confirm_prompts, quality, strict=True)),
+        dict(zip(confirm_prompts, cost, strict=True)),
+    )
+    return OfflineCycle(plan, confirm(plan, _per_prompt(current), candidate, options))
+
+
+def _per_prompt(frame: pl.DataFrame) -> tuple[dict[str, float], dict[str, float]]:
+    """prompt -> quality and prompt -> cost; a failed request scores 0 (it gave no answer)."""
+    failed = pl.col("error_type").is_not_null() if "error_type" in frame.columns else pl.lit(False)
+    rows = frame.with_columns(
+        pl.when(failed).then(0.0).otherwise(pl.col("quality")).alias("quality"),
+        pl.col("cost_usd").fill_null(0.0),
+    )
+    quality = {
+        p: (math.nan if q is None else q) for p, q in zip(rows["prompt"], rows["quality"], strict=True)
+    }
+    return quality, dict(zip(rows["prompt"], rows["cost_usd"], strict=True))
+
+
+def _usable(table: pl.DataFrame, current: Settings) -> tuple[pl.DataFrame, list[str]]:
+    providers = [p for p in sorted(table["provider"].unique().to_list()) if p in current.models]
+    if not providers:
+        raise ConfigError("none of the training table's providers is configured under models")
+    return table.filter(pl.col("provider").is_in(providers)), providers
+
+
+def _check_size(split: Split, options: ImprovementSettings) -> None:
+    total = len(split.fit) + len(split.select) + len(split.confirm)
+    if total < options.min_data_points:
+        raise ConfigError(
+            f"{total} prompts with quality labels; improvement.min_data_points is {options.min_data_points}"
+        )
+    if min(len(split.fit), len(split.select), len(split.confirm)) < 10:
+        raise ConfigError(f"too few prompts in a split ({split}); need at least 10 in each")
 
 
 def _raw_config(config: str | Path | dict[str, Any]) -> tuple[dict[str, Any], Path | None, Settings]:
@@ -225,79 +277,3 @@ def _prompts(table: pl.DataFrame) -> list[tuple[str, str]]:
     return list(
         zip(first["prompt"].to_list(), first["task_type"].fill_null("general").to_list(), strict=True)
     )
-
-
-def _fraction(prompt: str, salt: str) -> float:
-    digest = hashlib.sha256(f"{salt}:{prompt}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
-
-
-def _cross_validate(table: pl.DataFrame, options: ImprovementSettings, providers: list[str]) -> pl.DataFrame:
-    """Out-of-fold quality and cost of the learned choice for each cost weight."""
-    means = table.group_by("prompt", "provider").agg(pl.col("quality").mean(), pl.col("cost_usd").mean())
-    lookup = {
-        (r["prompt"], r["provider"]): (r["quality"], r["cost_usd"]) for r in means.iter_rows(named=True)
-    }
-    prompts = means["prompt"].unique().to_list()
-    fold_of = {p: int(_fraction(p, "fold") * options.folds) for p in prompts}
-    outcomes: dict[float, list[tuple[float, float]]] = {w: [] for w in options.cost_weights}
-    for fold in range(options.folds):
-        held = [p for p in prompts if fold_of[p] == fold]
-        if not held:
-            continue
-        fitted = KNNRoutingPolicy.fit(
-            table.filter(~pl.col("prompt").is_in(held)),
-            features=options.features,
-            k=options.k,
-            providers=providers,
-        )
-        quality, cost = fitted.estimates(held)
-        for weight in options.cost_weights:
-            for prompt, column in zip(held, (quality - weight * cost).argmax(axis=1), strict=True):
-                if (prompt, providers[column]) in lookup:
-                    outcomes[weight].append(lookup[(prompt, providers[column])])
-    rows = [
-        (w, float(np.mean([q for q, _ in o])), float(np.mean([c for _, c in o])))
-        for w, o in outcomes.items()
-        if o
-    ]
-    return pl.DataFrame(
-        rows, schema={"cost_weight": pl.Float64, "quality": pl.Float64, "cost_usd": pl.Float64}, orient="row"
-    )
-
-
-def _non_inferiority_p(before: pl.DataFrame, after: pl.DataFrame, margin: float) -> float:
-    """One-sided paired t-test of H0: learned quality <= current - margin."""
-    differences = after["quality"].to_numpy() - before["quality"].to_numpy()
-    differences = differences[~np.isnan(differences)]
-    if differences.size < 2:
-        return 1.0
-    if differences.std() == 0:
-        return 0.0 if differences.mean() > -margin else 1.0
-    return float(stats.ttest_1samp(differences, -margin, alternative="greater").pvalue)
-
-
-def _decide(
-    quality: TestResult, cost: TestResult, p_non_inferior: float, options: ImprovementSettings
-) -> tuple[bool, str]:
-    alpha = 1 - options.auto_apply_threshold
-    if p_non_inferior >= alpha:
-        return False, (
-            f"quality may be worse by more than {options.quality_margin:g} "
-            f"(non-inferiority p={p_non_inferior:.3g} >= {alpha:.2g})"
-        )
-    if quality.effect <= 0 and cost.effect >= 0:
-        return False, "non-inferior, but neither better in quality nor cheaper"
-    gains = []
-    if quality.effect > 0:
-        gains.append(f"quality {quality.effect:+.4f}")
-    if cost.effect < 0:
-        gains.append(f"cost {cost.effect / max(cost.estimate_a, 1e-12):+.0%}")
-    return True, f"non-inferior (p={p_non_inferior:.3g} < {alpha:.2g}) with {', '.join(gains)}"
-
-
-def _relative(path: Path, base: Path) -> str:
-    try:
-        return os.path.relpath(path, base)
-    except ValueError:  # another drive on Windows
-        return str(path)

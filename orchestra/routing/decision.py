@@ -14,7 +14,9 @@ class RoutingDecision:
 
     `chosen` are called first; `fallbacks` are tried in order when chosen ones fail.
     `propensities[p]` is the probability with which the router chose provider p (1.0/0.0 for
-    deterministic strategies), over every candidate considered.
+    deterministic strategies), over every candidate considered. `exploring` marks a choice made
+    to learn (warm-up, an epsilon draw, a Thompson draw away from the greedy choice); `details`
+    holds strategy extras (the spend against a budget, a cascade's stages and escalations).
     """
 
     task_type: str
@@ -30,6 +32,8 @@ class RoutingDecision:
     propensities: dict[str, float] = field(default_factory=dict)
     rule_index: int | None = None
     evaluator: str = "heuristic"
+    exploring: bool = False
+    details: dict[str, Any] = field(default_factory=dict)
 
     @property
     def wants_consensus(self) -> bool:
@@ -52,4 +56,6 @@ class RoutingDecision:
             "propensities": dict(self.propensities),
             "rule_index": self.rule_index,
             "evaluator": self.evaluator,
+            "exploring": self.exploring,
+            **({"details": dict(self.details)} if self.details else {}),
         }

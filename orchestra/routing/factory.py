@@ -15,6 +15,7 @@ from orchestra.config.schema import RoutingSettings, Settings
 from orchestra.entrypoints import GROUPS, discover
 from orchestra.errors import ConfigError
 from orchestra.providers.base import BaseModelConnector
+from orchestra.routing.cascade import CascadePolicy
 from orchestra.routing.complexity import ComplexityEvaluator, HeuristicComplexityEvaluator
 from orchestra.routing.evaluators import EmbeddingComplexityEvaluator, LLMComplexityEvaluator
 from orchestra.routing.learned import KNNRoutingPolicy
@@ -28,6 +29,14 @@ def load_learned_policy(settings: Settings) -> KNNRoutingPolicy:
     assert learned.policy is not None
     policy = KNNRoutingPolicy.load(settings.resolve_path(learned.policy))
     return policy if learned.cost_weight is None else policy.with_cost_weight(learned.cost_weight)
+
+
+def load_cascade_policy(settings: Settings) -> CascadePolicy:
+    """The cascade `routing.cascade.policy` names, with its configured threshold (if any)."""
+    cascade = settings.routing.cascade
+    assert cascade.policy is not None
+    policy = CascadePolicy.load(settings.resolve_path(cascade.policy))
+    return policy if cascade.threshold is None else policy.with_threshold(cascade.threshold)
 
 
 def build_evaluators(

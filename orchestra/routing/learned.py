@@ -7,7 +7,12 @@ overall mean by `prior_strength` pseudo-observations) and scores `quality - cost
 
     policy = KNNRoutingPolicy.fit(table, features="hashing", k=25, cost_weight=5.0)
     policy.save("models/router")                    # JSON + npz, no pickle
+    policy.assert_unseen(evaluation_prompts)        # AnalysisError if it trained on any of them
     orch.task_router.set_learned_policy(KNNRoutingPolicy.load("models/router"))
+
+Quality estimates are calibrated: a per-provider Platt (or isotonic) map, fitted on
+out-of-fold estimates of the training prompts, turns the neighbour average into the
+probability of a good answer (`estimates(..., calibrated=False)` gives the raw average).
 
 Features: "hashing" (word 1-2 gram hashing, l2-normalised; ~0.1 ms per prompt, nothing to
 download) or "minilm" (the packaged all-MiniLM-L6-v2 sentence embedding; ~10 ms per prompt).
@@ -15,6 +20,7 @@ download) or "minilm" (the packaged all-MiniLM-L6-v2 sentence embedding; ~10 ms 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -23,10 +29,17 @@ import numpy as np
 import polars as pl
 from scipy import sparse
 
-from orchestra.errors import ConfigError
+from orchestra.errors import AnalysisError, ConfigError
+from orchestra.routing.calibration import Method, ProbabilityCalibrator
 
 FEATURES = ("hashing", "minilm")
 _HASH_FEATURES = 2**18
+_MIN_CALIBRATION_LABELS = 20
+
+
+def prompt_digest(prompt: str) -> str:
+    """A short stable fingerprint of a prompt (policies store these, not the training prompts)."""
+    return hashlib.sha256(prompt.encode()).hexdigest()[:16]
 
 
 def featurise(prompts: list[str], features: str) -> np.ndarray | sparse.csr_matrix:
@@ -60,6 +73,7 @@ class KNNRoutingPolicy:
         prior_strength: float = 2.0,
         cost_weight: float = 0.0,
         metadata: dict[str, Any] | None = None,
+        calibrators: dict[str, ProbabilityCalibrator] | None = None,
     ) -> None:
         if quality.shape != (vectors.shape[0], len(providers)) or cost.shape != quality.shape:
             raise ValueError("quality and cost need one row per training prompt, one column per provider")
@@ -72,6 +86,7 @@ class KNNRoutingPolicy:
         self.prior_strength = prior_strength
         self.cost_weight = cost_weight
         self.metadata = dict(metadata or {})
+        self.calibrators = dict(calibrators or {})
         self.quality_prior = np.nan_to_num(np.nanmean(quality, axis=0), nan=0.0)
         self.cost_prior = np.nan_to_num(np.nanmean(cost, axis=0), nan=0.0)
 
@@ -85,8 +100,13 @@ class KNNRoutingPolicy:
         prior_strength: float = 2.0,
         cost_weight: float = 0.0,
         providers: list[str] | None = None,
+        calibration: Method | None = "platt",
+        calibration_folds: int = 5,
     ) -> KNNRoutingPolicy:
-        """Fit on rows of prompt, provider, quality (and cost_usd); repeated pairs are averaged."""
+        """Fit on rows of prompt, provider, quality (and cost_usd); repeated pairs are averaged.
+
+        `calibration` (isotonic, platt or None) fits each provider's calibrator on out-of-fold
+        estimates (`calibration_folds` folds of the training prompts)."""
         missing = {"prompt", "provider", "quality"} - set(table.columns)
         if missing:
             raise ConfigError(f"training table lacks columns {sorted(missing)}")
@@ -100,8 +120,12 @@ class KNNRoutingPolicy:
         prompts = sorted(means["prompt"].unique().to_list())
         quality = _pivot(means, prompts, names, "quality")
         cost = _pivot(means, prompts, names, "cost_usd")
-        metadata = {"training_prompts": len(prompts), "training_rows": rows.height}
-        return cls(
+        metadata = {
+            "training_prompts": len(prompts),
+            "training_rows": rows.height,
+            "prompt_digests": [prompt_digest(p) for p in prompts],
+        }
+        policy = cls(
             names,
             featurise(prompts, features),
             quality,
@@ -112,26 +136,93 @@ class KNNRoutingPolicy:
             cost_weight=cost_weight,
             metadata=metadata,
         )
+        if calibration is not None:
+            policy.calibrators = policy.fit_calibrators(calibration, calibration_folds)
+            policy.metadata["calibration"] = calibration
+        return policy
 
-    def estimates(self, prompts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Expected quality and cost, each (len(prompts), len(providers))."""
+    def out_of_fold_quality(self, folds: int = 5) -> np.ndarray:
+        """Raw quality estimates of each training prompt from the other folds' neighbours."""
+        n = self.vectors.shape[0]
+        digests = self.metadata.get("prompt_digests") or [format(i, "x") for i in range(n)]
+        fold_of = np.array([int(d, 16) % folds for d in digests])
+        similarity = self.vectors @ self.vectors.T
+        similarity = np.asarray(similarity.todense() if sparse.issparse(similarity) else similarity)
+        result = np.full(self.quality.shape, np.nan)
+        for fold in range(folds):
+            held, train = np.flatnonzero(fold_of == fold), np.flatnonzero(fold_of != fold)
+            if held.size == 0 or train.size == 0:
+                continue
+            prior = np.nan_to_num(np.nanmean(self.quality[train], axis=0), nan=0.0)
+            result[held] = self._neighbour_mean(similarity[np.ix_(held, train)], self.quality[train], prior)
+        return result
+
+    def fit_calibrators(self, method: Method = "platt", folds: int = 5) -> dict[str, ProbabilityCalibrator]:
+        """Per provider, a calibrator from out-of-fold estimates to the observed labels (providers
+        with fewer than 20 labels, or a single label value, stay uncalibrated)."""
+        estimated = self.out_of_fold_quality(folds)
+        calibrators = {}
+        for j, provider in enumerate(self.providers):
+            labels = self.quality[:, j]
+            known = ~np.isnan(labels) & ~np.isnan(estimated[:, j])
+            if known.sum() < _MIN_CALIBRATION_LABELS or np.ptp(labels[known]) == 0:
+                continue
+            calibrators[provider] = ProbabilityCalibrator.fit(estimated[known, j], labels[known], method)
+        return calibrators
+
+    def estimates(self, prompts: list[str], *, calibrated: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Expected quality (calibrated, where a calibrator was fitted) and cost, each
+        (len(prompts), len(providers))."""
         similarity = self.vectors @ featurise(prompts, self.features).T
         similarity = np.asarray(similarity.todense() if sparse.issparse(similarity) else similarity).T
+        quality = self._neighbour_mean(similarity, self.quality, self.quality_prior)
+        cost = self._neighbour_mean(similarity, self.cost, self.cost_prior)
+        return (self.calibrate(quality) if calibrated else quality), cost
+
+    def calibrate(self, quality: np.ndarray) -> np.ndarray:
+        """Raw quality estimates (one column per provider) mapped to calibrated probabilities."""
+        result = np.array(quality, dtype=float, copy=True)
+        for j, provider in enumerate(self.providers):
+            calibrator = self.calibrators.get(provider)
+            if calibrator is not None:
+                result[:, j] = calibrator.predict(result[:, j])
+        return result
+
+    def _neighbour_mean(self, similarity: np.ndarray, values: np.ndarray, prior: np.ndarray) -> np.ndarray:
+        """Similarity-weighted mean over the k nearest rows, shrunk toward `prior`."""
         k = min(self.k, similarity.shape[1])
         nearest = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
         weights = np.clip(np.take_along_axis(similarity, nearest, axis=1), 0.0, None) + 1e-6
-        return self._average(self.quality, nearest, weights, self.quality_prior), self._average(
-            self.cost, nearest, weights, self.cost_prior
-        )
-
-    def _average(
-        self, values: np.ndarray, nearest: np.ndarray, weights: np.ndarray, prior: np.ndarray
-    ) -> np.ndarray:
         neighbours = values[nearest]  # (prompts, k, providers)
         known = ~np.isnan(neighbours)
         weight = weights[:, :, None] * known
         total = (weight * np.nan_to_num(neighbours)).sum(axis=1) + self.prior_strength * prior
         return total / (weight.sum(axis=1) + self.prior_strength)
+
+    def trained_on(self, prompts: list[str]) -> list[str]:
+        """Those of `prompts` that were among the training prompts."""
+        digests = set(self.metadata.get("prompt_digests", []))
+        return [p for p in prompts if prompt_digest(p) in digests]
+
+    def assert_unseen(self, prompts: list[str]) -> None:
+        """Raise `AnalysisError` when the policy was trained on any of the evaluation `prompts`."""
+        if "prompt_digests" not in self.metadata:
+            raise AnalysisError("the policy does not record its training prompts: cannot rule out a leak")
+        seen = self.trained_on(prompts)
+        if seen:
+            raise AnalysisError(
+                f"the policy was trained on {len(seen)} of the {len(prompts)} evaluation prompts "
+                f"(e.g. {seen[0][:60]!r}): evaluate it on prompts it has not seen"
+            )
+
+    def expected_quality(self, prompts: list[str], providers: list[str]) -> np.ndarray:
+        """The calibrated expected quality of `providers[i]` on `prompts[i]` (a reward model for
+        doubly-robust off-policy estimates); a provider unknown to the policy gets NaN."""
+        quality, _ = self.estimates(prompts)
+        index = {p: j for j, p in enumerate(self.providers)}
+        return np.array(
+            [quality[i, index[p]] if p in index else np.nan for i, p in enumerate(providers)], dtype=float
+        )
 
     def utilities(self, prompts: list[str]) -> np.ndarray:
         quality, cost = self.estimates(prompts)
@@ -165,6 +256,7 @@ class KNNRoutingPolicy:
             prior_strength=self.prior_strength,
             cost_weight=cost_weight,
             metadata=self.metadata,
+            calibrators=self.calibrators,
         )
 
     def save(self, folder: str | Path) -> Path:
@@ -179,6 +271,7 @@ class KNNRoutingPolicy:
             "prior_strength": self.prior_strength,
             "cost_weight": self.cost_weight,
             "metadata": self.metadata,
+            "calibrators": {p: c.to_dict() for p, c in self.calibrators.items()},
         }
         (target / "policy.json").write_text(json.dumps(settings, indent=1), encoding="utf-8")
         arrays: dict[str, np.ndarray] = {"quality": self.quality, "cost": self.cost}
@@ -218,6 +311,9 @@ class KNNRoutingPolicy:
             prior_strength=settings["prior_strength"],
             cost_weight=settings["cost_weight"],
             metadata=settings.get("metadata"),
+            calibrators={
+                p: ProbabilityCalibrator.from_dict(c) for p, c in settings.get("calibrators", {}).items()
+            },
         )
 
     def __repr__(self) -> str:

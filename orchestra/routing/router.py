@@ -21,6 +21,8 @@ from orchestra.config.schema import RoutingRule, RoutingSettings
 from orchestra.engine.records import RequestRecord
 from orchestra.entrypoints import GROUPS, discover
 from orchestra.errors import ConfigError, InvalidRequest, NoRouteFound
+from orchestra.routing.budget import SpendMonitor
+from orchestra.routing.cascade import CascadePolicy
 from orchestra.routing.complexity import (
     CLASS_SCORE,
     ComplexityAssessment,
@@ -30,6 +32,7 @@ from orchestra.routing.complexity import (
 from orchestra.routing.decision import RoutingDecision
 from orchestra.routing.history import PerformanceHistory
 from orchestra.routing.strategies import (
+    CascadeStrategy,
     CostAwareStrategy,
     LearnedPolicy,
     LearnedStrategy,
@@ -41,6 +44,12 @@ from orchestra.routing.strategies import (
     Weights,
 )
 from orchestra.types import TaskComplexity
+
+MetricsLogger = Callable[[dict[str, float], int], None]
+"""Logs router metrics (name -> value) at a step: the engine passes the tracker's, for the run."""
+
+METRICS_EVERY = 100
+"""Requests between two logs of the router's spend and exploration-share metrics."""
 
 
 class TaskRouter:
@@ -73,6 +82,7 @@ class TaskRouter:
                 exploration=performance.exploration,
                 epsilon=performance.epsilon,
                 min_samples=performance.min_samples,
+                epsilon_decay=performance.epsilon_decay,
             ),
             "cost_aware": CostAwareStrategy(
                 self.history,
@@ -80,6 +90,7 @@ class TaskRouter:
                 min_samples=settings.cost_aware.min_samples,
             ),
             "learned": LearnedStrategy(),
+            "cascade": CascadeStrategy(),
         }
         plugins, self.plugin_errors = discover(GROUPS["routers"], RoutingStrategy)
         self.strategies.update(plugins)
@@ -89,6 +100,34 @@ class TaskRouter:
                 f"available: {', '.join(sorted(self.strategies))}"
             )
         self._occurrences: dict[str, int] = {}
+        self.decisions = 0
+        self.exploring_decisions = 0
+        self.observed = 0
+        self.spend_monitor: SpendMonitor | None = None
+        budget = self._budget(settings)
+        if budget is not None:
+            self.set_spend_target(budget)
+
+    @staticmethod
+    def _budget(settings: RoutingSettings) -> float | None:
+        if settings.default_strategy == "learned":
+            return settings.learned.budget_per_1k
+        if settings.default_strategy == "cascade":
+            return settings.cascade.budget_per_1k
+        return None
+
+    def set_spend_target(self, budget_per_1k: float | None) -> None:
+        """Track the realised spend per 1,000 requests against `budget_per_1k` (None: stop)."""
+        self.spend_monitor = (
+            None
+            if budget_per_1k is None
+            else SpendMonitor(budget_per_1k, tolerance=self.settings.budget_tolerance)
+        )
+
+    @property
+    def exploration_share(self) -> float:
+        """The share of decisions so far that were made to explore."""
+        return self.exploring_decisions / self.decisions if self.decisions else 0.0
 
     @property
     def strategy(self) -> RoutingStrategy:
@@ -107,13 +146,41 @@ class TaskRouter:
         assert isinstance(learned, LearnedStrategy)
         learned.policy = policy
 
+    def set_cascade_policy(self, policy: CascadePolicy) -> None:
+        """The cascade the `cascade` strategy follows (its stages; the engine judges the answers)."""
+        cascade = self.strategies["cascade"]
+        assert isinstance(cascade, CascadeStrategy)
+        cascade.policy = policy
+
+    @property
+    def cascade_policy(self) -> CascadePolicy | None:
+        cascade = self.strategies.get("cascade")
+        return cascade.policy if isinstance(cascade, CascadeStrategy) else None
+
     def add_routing_rule(self, rule: RoutingRule | Mapping[str, Any]) -> None:
         """Append a rule (rules are matched in order; the first match wins)."""
         self.rules.append(rule if isinstance(rule, RoutingRule) else RoutingRule.model_validate(rule))
 
-    def observe(self, record: RequestRecord) -> None:
-        """Learn from a finished request (performance-based and cost-aware routing use it)."""
+    def observe(self, record: RequestRecord, log_metrics: MetricsLogger | None = None) -> None:
+        """Learn from a finished request (performance-based and cost-aware routing use it), and
+        follow the spend against a budget. `log_metrics` receives the exploration share (and
+        the spend, with a budget) every `METRICS_EVERY` routed requests, and the spend whenever
+        it leaves or re-enters its tolerance around the budget."""
         self.history.observe(record)
+        if record.routing is None:
+            return
+        self.observed += 1
+        monitor = self.spend_monitor
+        drift = monitor.observe(record.cost_usd) if monitor is not None else None
+        if log_metrics is None or (drift is None and self.observed % METRICS_EVERY):
+            return
+        metrics = {"routing.exploration_share": self.exploration_share}
+        if monitor is not None:
+            metrics["routing.spend_per_1k"] = monitor.realised_per_1k
+            metrics["routing.spend_drift"] = monitor.realised_per_1k / monitor.target_per_1k - 1.0
+        if drift is not None:
+            metrics["routing.spend_drift_warning"] = float(drift.drifting)
+        log_metrics(metrics, self.observed)
 
     def evaluator_for(self, task_type: str) -> ComplexityEvaluator:
         return self._evaluators.get(task_type, self._default_evaluator)
@@ -183,6 +250,17 @@ class TaskRouter:
         choice = self.strategy.choose(context)
         reason += f"; {self.settings.default_strategy}: {choice.reason}"
         outside = [p for p in configured if p not in pool]
+        self.decisions += 1
+        self.exploring_decisions += choice.exploring
+        details = {}
+        if self.spend_monitor is not None:
+            details["spend"] = {
+                "budget_per_1k": self.spend_monitor.target_per_1k,
+                "realised_per_1k": self.spend_monitor.realised_per_1k
+                if self.spend_monitor.requests
+                else None,
+                "drifting": self.spend_monitor.drifting,
+            }
         return RoutingDecision(
             task_type=task_type,
             complexity=assessment.complexity,
@@ -197,6 +275,8 @@ class TaskRouter:
             propensities={**choice.propensities, **dict.fromkeys(outside, 0.0)},
             rule_index=rule_index,
             evaluator=assessment.evaluator,
+            exploring=choice.exploring,
+            details=details,
         )
 
     def _rng(self, prompt: str, task_type: str) -> np.random.Generator:

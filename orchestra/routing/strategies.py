@@ -5,10 +5,16 @@
   exploration (Thompson sampling or epsilon-greedy) and a minimum-data rule;
 - `cost_aware`: the cheapest candidate whose expected quality clears a target;
 - `learned`: a policy fitted on logged data (see `orchestra.routing.learned`);
+- `cascade`: the stages of a fitted cascade, cheapest first (see `orchestra.routing.cascade`);
 - `random`: uniform, the baseline for experiments.
 
 Every choice reports `propensities`: the probability that each candidate was in the chosen set,
-so that another policy's value can be estimated later from the same logs.
+so that another policy's value can be estimated later from the same logs, and whether it was
+an exploring choice (`exploring`), so the exploration share can be followed.
+
+Exploration ends: `performance_based` and `cost_aware` first give every candidate `min_samples`
+observations (cold candidates are tried first, uniformly), then exploit; epsilon-greedy's
+epsilon shrinks as sqrt(warm-up size / observations), and Thompson sampling's posteriors narrow.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from typing import Protocol
 import numpy as np
 
 from orchestra.errors import ConfigError
+from orchestra.routing.cascade import CascadePolicy
 from orchestra.routing.history import PerformanceHistory, ProviderStats
 from orchestra.types import TaskComplexity
 
@@ -43,6 +50,7 @@ class Choice:
     scores: dict[str, float]
     propensities: dict[str, float]
     reason: str
+    exploring: bool = False
 
 
 class RoutingStrategy(ABC):
@@ -100,6 +108,7 @@ class PerformanceStrategy(RoutingStrategy):
         epsilon: float = 0.1,
         min_samples: int = 20,
         draws: int = 400,
+        epsilon_decay: bool = True,
     ) -> None:
         if exploration not in ("thompson", "epsilon_greedy", "none"):
             raise ConfigError(
@@ -111,6 +120,7 @@ class PerformanceStrategy(RoutingStrategy):
         self.epsilon = epsilon
         self.min_samples = min_samples
         self.draws = draws
+        self.epsilon_decay = epsilon_decay
 
     def stats(self, context: RouteContext) -> dict[str, ProviderStats]:
         return {
@@ -122,13 +132,16 @@ class PerformanceStrategy(RoutingStrategy):
         stats = self.stats(context)
         cold = [p for p in context.candidates if stats[p].n < self.min_samples]
         if cold:
-            return self._warm_up(context, cold)
+            return warm_up(context, cold, self.min_samples)
         expected = self._utility(context.candidates, stats)
         if self.exploration == "thompson":
             return self._thompson(context, stats, expected)
         ranked = sorted(context.candidates, key=lambda p: -expected[p])
         if self.exploration == "epsilon_greedy":
-            return self._epsilon_greedy(context, ranked, expected)
+            observations = sum(stats[p].n for p in context.candidates)
+            return self._epsilon_greedy(
+                context, ranked, expected, self.current_epsilon(observations, len(ranked))
+            )
         return _deterministic(ranked, context.k, expected, "highest expected score from history")
 
     def _utility(self, providers: list[str], stats: dict[str, ProviderStats]) -> dict[str, float]:
@@ -145,28 +158,29 @@ class PerformanceStrategy(RoutingStrategy):
             )
         return utility
 
-    def _warm_up(self, context: RouteContext, cold: list[str]) -> Choice:
-        order = [cold[i] for i in context.rng.permutation(len(cold))]
-        ranked = order + [p for p in context.candidates if p not in cold]
-        k = min(context.k, len(ranked))
-        if k <= len(cold):
-            propensities = {p: (k / len(cold) if p in cold else 0.0) for p in ranked}
-        else:
-            propensities = {
-                p: 1.0 if p in cold else (k - len(cold)) / (len(ranked) - len(cold)) for p in ranked
-            }
-        reason = f"warming up: {len(cold)} candidate(s) with fewer than {self.min_samples} observations"
-        return Choice(ranked, {p: float("nan") for p in ranked}, propensities, reason)
+    def current_epsilon(self, observations: int, candidates: int) -> float:
+        """Epsilon after `observations` among `candidates`: the configured epsilon right after the
+        warm-up (min_samples each), shrinking as sqrt(warm-up size / observations)."""
+        if not self.epsilon_decay:
+            return self.epsilon
+        warm_up_size = self.min_samples * candidates
+        return self.epsilon * math.sqrt(min(1.0, warm_up_size / max(observations, 1)))
 
-    def _epsilon_greedy(self, context: RouteContext, ranked: list[str], expected: dict[str, float]) -> Choice:
+    def _epsilon_greedy(
+        self, context: RouteContext, ranked: list[str], expected: dict[str, float], epsilon: float
+    ) -> Choice:
         n, k = len(ranked), min(context.k, len(ranked))
-        explore = context.rng.random() < self.epsilon
+        explore = context.rng.random() < epsilon
         if explore:
             ranked = [ranked[i] for i in context.rng.permutation(n)]
         greedy = set(sorted(expected, key=lambda p: -expected[p])[:k])
-        propensities = {p: (1 - self.epsilon) * (p in greedy) + self.epsilon * k / n for p in ranked}
-        reason = "exploring (epsilon-greedy)" if explore else "highest expected score (epsilon-greedy)"
-        return Choice(ranked, expected, propensities, reason)
+        propensities = {p: (1 - epsilon) * (p in greedy) + epsilon * k / n for p in ranked}
+        reason = (
+            f"exploring (epsilon-greedy, epsilon {epsilon:.3f})"
+            if explore
+            else f"highest expected score (epsilon-greedy, epsilon {epsilon:.3f})"
+        )
+        return Choice(ranked, expected, propensities, reason, exploring=explore and set(ranked[:k]) != greedy)
 
     def _thompson(
         self, context: RouteContext, stats: dict[str, ProviderStats], expected: dict[str, float]
@@ -190,11 +204,21 @@ class PerformanceStrategy(RoutingStrategy):
         top = np.argsort(-simulated, axis=1, kind="stable")[:, :k]
         counts = np.bincount(top.ravel(), minlength=len(providers)) / self.draws
         propensities = {p: float(counts[j]) for j, p in enumerate(providers)}
-        return Choice(ranked, expected, propensities, "Thompson sampling on history")
+        greedy = set(sorted(providers, key=lambda p: -expected[p])[:k])
+        return Choice(
+            ranked,
+            expected,
+            propensities,
+            "Thompson sampling on history",
+            exploring=set(ranked[:k]) != greedy,
+        )
 
 
 class CostAwareStrategy(RoutingStrategy):
-    """The cheapest candidate whose expected quality clears `target_quality` (else the best)."""
+    """The cheapest candidate whose expected quality clears `target_quality` (else the best).
+
+    From a cold start, candidates with fewer than `min_samples` observations are tried first
+    (uniformly at random): without that, the first choice would be the only one ever observed."""
 
     name = "cost_aware"
 
@@ -208,21 +232,21 @@ class CostAwareStrategy(RoutingStrategy):
             p: self.history.stats(context.task_type, context.complexity.value, p, self.min_samples)
             for p in context.candidates
         }
-        known = [p for p in context.candidates if stats[p].n >= self.min_samples]
+        cold = [p for p in context.candidates if stats[p].n < self.min_samples]
+        if cold:
+            return warm_up(context, cold, self.min_samples)
+        known = list(context.candidates)
         qualities = {p: _quality(stats[p]) for p in known}
         clearing = sorted(
             (p for p in known if qualities[p] >= self.target_quality),
             key=lambda p: (stats[p].cost_mean_usd, -qualities[p]),
         )
         rest = sorted((p for p in known if p not in clearing), key=lambda p: -qualities[p])
-        unknown = [p for p in context.candidates if p not in known]
-        ranked = clearing + rest + unknown
+        ranked = clearing + rest
         if clearing:
             reason = f"cheapest with expected quality >= {self.target_quality:g}"
-        elif known:
-            reason = f"no candidate clears {self.target_quality:g}: the best expected quality"
         else:
-            reason = "no history yet: the rule's order"
+            reason = f"no candidate clears {self.target_quality:g}: the best expected quality"
         scores = {p: qualities.get(p, float("nan")) for p in ranked}
         return _deterministic(ranked, context.k, scores, reason)
 
@@ -260,6 +284,46 @@ class LearnedStrategy(RoutingStrategy):
             {p: float(scores.get(p, float("nan"))) for p in ranked},
             "highest predicted score (learned policy)",
         )
+
+
+class CascadeStrategy(RoutingStrategy):
+    """The cascade's stages in calling order (deterministic). The engine calls them one after
+    another and stops at the first accepted answer (`orchestra.engine.cascade`)."""
+
+    name = "cascade"
+
+    def __init__(self, policy: CascadePolicy | None = None) -> None:
+        self.policy = policy
+
+    def choose(self, context: RouteContext) -> Choice:
+        if self.policy is None:
+            raise ConfigError(
+                "routing.default_strategy is 'cascade' but no cascade policy is set: set "
+                "routing.cascade.policy (a folder written by orchestra improve or CascadePolicy.save) "
+                "or call task_router.set_cascade_policy(policy)"
+            )
+        stages = [p for p in self.policy.stages if p in context.candidates]
+        if not stages:
+            raise ConfigError(
+                f"none of the cascade's stages {self.policy.stages} is allowed here "
+                f"(candidates: {context.candidates})"
+            )
+        ranked = stages + [p for p in context.candidates if p not in stages]
+        scores = {p: float(len(ranked) - i) for i, p in enumerate(ranked)}
+        return _deterministic(ranked, 1, scores, f"cascade {' -> '.join(stages)}")
+
+
+def warm_up(context: RouteContext, cold: list[str], min_samples: int) -> Choice:
+    """Cold candidates first, in random order; exact inclusion probabilities."""
+    order = [cold[i] for i in context.rng.permutation(len(cold))]
+    ranked = order + [p for p in context.candidates if p not in cold]
+    k = min(context.k, len(ranked))
+    if k <= len(cold):
+        propensities = {p: (k / len(cold) if p in cold else 0.0) for p in ranked}
+    else:
+        propensities = {p: 1.0 if p in cold else (k - len(cold)) / (len(ranked) - len(cold)) for p in ranked}
+    reason = f"warming up: {len(cold)} candidate(s) with fewer than {min_samples} observations"
+    return Choice(ranked, {p: float("nan") for p in ranked}, propensities, reason, exploring=True)
 
 
 def _quality(stats: ProviderStats) -> float:

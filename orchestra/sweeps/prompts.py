@@ -1,6 +1,10 @@
 """The prompts of a sweep: a recorded dataset, a CSV/JSONL/parquet file, or a generated set.
 
 prompts = load_prompts(source, base_dir, datasets)   # [(prompt, task_type), ...]
+
+Every prompt is sent once per arm. A file that repeats prompts (a recorded table has one row
+per prompt and model) is reduced to its distinct prompts, in order of first appearance, and
+the log says so; when the repeats disagree on the task type, the sweep is refused.
 """
 
 from __future__ import annotations
@@ -11,8 +15,11 @@ from pathlib import Path
 import polars as pl
 
 from orchestra.errors import ConfigError
+from orchestra.logs import get_logger
 from orchestra.providers.recorded import ReplayDataset
 from orchestra.sweeps.spec import PromptSource
+
+logger = get_logger("orchestra.sweeps")
 
 
 def load_prompts(
@@ -54,7 +61,31 @@ def _from_file(source: PromptSource, base_dir: Path, default_task_type: str) -> 
         if source.task_type_column
         else [source.task_type or default_task_type] * frame.height
     )
-    return list(zip(frame[source.column].cast(pl.String).to_list(), task_types, strict=True))
+    return _distinct(
+        list(zip(frame[source.column].cast(pl.String).to_list(), task_types, strict=True)), source
+    )
+
+
+def _distinct(pairs: list[tuple[str, str]], source: PromptSource) -> list[tuple[str, str]]:
+    """Each prompt once (first appearance); refuse when a prompt's rows disagree on its task type."""
+    first: dict[str, str] = {}
+    for prompt, task_type in pairs:
+        known = first.setdefault(prompt, task_type)
+        if known != task_type:
+            raise ConfigError(
+                f"prompts.file {source.file!r} repeats a prompt with different task types "
+                f"({known!r} and {task_type!r}): {prompt[:60]!r}; a sweep sends each prompt once per arm, "
+                "so give each prompt one task type (or drop task_type_column)"
+            )
+    if len(first) < len(pairs):
+        logger.info(
+            "prompts.file %s has %d rows but %d distinct prompts (e.g. one row per prompt and model): "
+            "each prompt is sent once per arm",
+            source.file,
+            len(pairs),
+            len(first),
+        )
+    return list(first.items())
 
 
 def _generated(source: PromptSource, default_task_type: str) -> list[tuple[str, str]]:

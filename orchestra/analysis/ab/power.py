@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from typing import Literal
 
+import numpy as np
 from scipy import optimize, stats
 from statsmodels.stats.power import NormalIndPower, TTestIndPower, TTestPower
 from statsmodels.stats.proportion import proportion_effectsize
@@ -155,7 +156,7 @@ def minimum_detectable_effect(
             raise AnalysisError("a continuous MDE needs the standard deviation (sd > 0)")
         engine, sizes = _t_engine(design, n)
         d = engine.solve_power(effect_size=None, alpha=alpha, power=target_power, **sizes)
-        return float(d) * sd
+        return float(np.asarray(d).reshape(-1)[0]) * sd  # statsmodels may return a 1-element array
     upper = (1.0 - (baseline or 0.0)) if design == "independent" else math.sqrt(_discordant(discordant))
 
     def shortfall(e: float) -> float:

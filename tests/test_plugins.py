@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from orchestra import ConfigError, Orchestra
-from orchestra.entrypoints import GROUPS, discover, format_inventory, inventory
+from orchestra.app.plugins import GROUPS, format_inventory, inventory
+from orchestra.entrypoints import discover
 
 PACKAGE = '''
 """A third-party plugin package: one plugin per orchestra entry-point group."""

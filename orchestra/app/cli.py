@@ -100,7 +100,7 @@ def _main(argv: list[str] | None) -> int:
                 cycles=args.cycles,
             )
         if args.command == "plugins":
-            from orchestra.entrypoints import format_inventory, inventory
+            from orchestra.app.plugins import format_inventory, inventory
 
             rows = inventory()
             print(format_inventory(rows))

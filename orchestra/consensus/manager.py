@@ -25,9 +25,12 @@ from orchestra.consensus.lexical import LexicalConsensus
 from orchestra.consensus.similarity import SimilarityConsensus
 from orchestra.consensus.structured import StructuredConsensus
 from orchestra.consensus.voting import VotingConsensus
-from orchestra.entrypoints import GROUPS, PluginError, discover
+from orchestra.entrypoints import PluginError, discover
 from orchestra.errors import ConfigError
 from orchestra.types import ModelResponse
+
+STRATEGIES_GROUP = "orchestra.consensus_strategies"
+"""The entry-point group of consensus strategies from installed packages."""
 
 
 class ConsensusManager:
@@ -38,7 +41,7 @@ class ConsensusManager:
         self._strategies: dict[str, ConsensusStrategy] = {}
         for name, strategy in _builtins(settings, resolve_path).items():
             self.register_strategy(name, strategy)
-        plugins, self.plugin_errors = discover(GROUPS["consensus"], ConsensusStrategy)
+        plugins, self.plugin_errors = discover(STRATEGIES_GROUP, ConsensusStrategy)
         for name, strategy in plugins.items():
             self.register_strategy(name, strategy)
 

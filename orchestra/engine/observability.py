@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from orchestra.engine.records import RequestRecord
-from orchestra.entrypoints import GROUPS, discover
-from orchestra.errors import ConfigError, InvalidRequest
+from orchestra.errors import InvalidRequest
 from orchestra.logs import get_logger
 from orchestra.metrics import MetricsCollector, request_metrics
 from orchestra.redact import SECRETS
@@ -119,23 +118,6 @@ class Observability:
         observations = request_metrics(record)
         for collector in self.metrics_collectors:
             await _collect(collector, observations)
-
-
-def configured_collectors(names: list[str]) -> list[MetricsCollector]:
-    """The metrics-collector plugins `framework.metrics_collectors` names, built."""
-    if not names:
-        return []
-    found, errors = discover(GROUPS["metrics"], MetricsCollector)
-    broken = {error.name: error.error for error in errors}
-    collectors = []
-    for name in names:
-        if name in broken:
-            raise ConfigError(f"framework.metrics_collectors: plugin {name!r} is broken: {broken[name]}")
-        if name not in found:
-            available = ", ".join(sorted(found)) or "none installed"
-            raise ConfigError(f"framework.metrics_collectors names {name!r}; installed: {available}")
-        collectors.append(found[name])
-    return collectors
 
 
 def _write_frame(frame: pl.DataFrame, target: Path) -> None:

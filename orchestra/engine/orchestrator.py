@@ -34,7 +34,7 @@ from orchestra.config.schema import Settings
 from orchestra.consensus.base import ConsensusOutcome
 from orchestra.consensus.manager import ConsensusManager
 from orchestra.engine.hooks import Hooks
-from orchestra.engine.observability import Observability, configured_collectors, stage_timings
+from orchestra.engine.observability import Observability, stage_timings
 from orchestra.engine.options import DEFAULT_OPTIONS, RequestKnobs, RequestOptions
 from orchestra.engine.records import RequestRecord
 from orchestra.engine.request import Choice, Request
@@ -50,7 +50,7 @@ from orchestra.errors import (
     StreamClosed,
 )
 from orchestra.logs import configure_logging, get_logger
-from orchestra.metrics import MetricsCollector
+from orchestra.metrics import MetricsCollector, configured_collectors
 from orchestra.providers.base import BaseModelConnector
 from orchestra.providers.pricing import Price, PriceTable
 from orchestra.providers.recorded import ReplayDataset

@@ -12,13 +12,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from orchestra.config.schema import RoutingSettings, Settings
-from orchestra.entrypoints import GROUPS, discover
+from orchestra.entrypoints import discover
 from orchestra.errors import ConfigError
 from orchestra.providers.base import BaseModelConnector
 from orchestra.routing.cascade import CascadePolicy
 from orchestra.routing.complexity import ComplexityEvaluator, HeuristicComplexityEvaluator
 from orchestra.routing.evaluators import EmbeddingComplexityEvaluator, LLMComplexityEvaluator
 from orchestra.routing.learned import KNNRoutingPolicy
+
+EVALUATORS_GROUP = "orchestra.complexity_evaluators"
+"""The entry-point group of complexity evaluators from installed packages."""
 
 BUILT_IN = ("heuristic", "embedding", "llm")
 
@@ -45,7 +48,7 @@ def build_evaluators(
     resolve_path: Callable[[str], Path],
 ) -> dict[str, ComplexityEvaluator]:
     """task type -> evaluator, for every task type configured under `routing.evaluators`."""
-    plugins, _ = discover(GROUPS["evaluators"], ComplexityEvaluator) if settings.evaluators else ({}, [])
+    plugins, _ = discover(EVALUATORS_GROUP, ComplexityEvaluator) if settings.evaluators else ({}, [])
     evaluators: dict[str, ComplexityEvaluator] = {}
     for task_type, spec in settings.evaluators.items():
         key = f"routing.evaluators.{task_type}"

@@ -16,12 +16,15 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from orchestra.engine.records import RequestRecord
 from orchestra.frames import as_frame
+
+if TYPE_CHECKING:
+    from orchestra.engine.records import RequestRecord  # routing reads the engine's record
+
 
 ANY = "*"
 _MAX_OBSERVATIONS = 5_000

@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The suite's line coverage of orchestra/ may not fall below this (measured: see README, Guardrails).
+COVERAGE_FLOOR ?= 91
 
 export MLFLOW_DISABLE_TELEMETRY ?= true
 
@@ -22,7 +24,7 @@ demo: setup
 	$(BIN)/orchestra demo
 
 test: setup lint services
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest tests --cov=orchestra --cov-report=term:skip-covered --cov-fail-under=$(COVERAGE_FLOOR)
 	$(BIN)/python -m pytest --nbmake notebooks
 	$(MAKE) package-test
 
@@ -37,6 +39,8 @@ services:
 lint: setup
 	$(BIN)/ruff check orchestra tests benchmarks
 	$(BIN)/ruff format --check orchestra tests benchmarks
+	# mypy: no file above scripts/mypy_baseline.json; engine/, providers/, routing/, consensus/ at zero
+	$(BIN)/python scripts/mypy_baseline.py
 
 ui: setup
 	$(BIN)/orchestra ui

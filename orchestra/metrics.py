@@ -1,6 +1,6 @@
 """Metrics collectors (the seed's `MetricsCollector`): every request's numbers, to any backend.
 
-    framework.add_metrics_collector(PrometheusCollector())
+    orch.add_metrics_collector(PrometheusCollector())   # orch: an Orchestra
 
 After each request, every collector receives `collect_custom_metric(name, value, tags)` for:
 request_latency_ms, request_success, cost_usd, tokens, and per call provider_latency_ms and

@@ -141,8 +141,8 @@ class CodeGenerationApp:
             metadata["tests"] = answer.metadata.as_dict()
             chosen_tests = asserts_from_answer(answer.response)
         check = CodeCheck(
-            tests=chosen_tests,
-            inputs=inputs_from_tests(chosen_tests),
+            tests=tuple(chosen_tests),
+            inputs=tuple(inputs_from_tests(chosen_tests)),
             per_test_timeout_s=self.per_test_timeout_s,
         )
         answer = await self.orchestra.process_request(

@@ -24,7 +24,7 @@ from pydantic import (
 
 from orchestra.types import ModelProvider, TaskComplexity
 
-ANY = "any"
+ANY: Literal["any"] = "any"
 
 
 class _Section(BaseModel):

@@ -61,8 +61,9 @@ class ConfidenceConsensus(ConsensusStrategy):
             if source == "model" and self.model is not None:
                 answers = [(r.provider, r.content, r.confidence_score) for r in responses]
                 return [float(p) for p in self.model.probabilities(answers)], source, None
-            if source == "logprobs" and all(r.confidence_score is not None for r in responses):
-                return [float(r.confidence_score) for r in responses], source, None
+            given = [r.confidence_score for r in responses if r.confidence_score is not None]
+            if source == "logprobs" and len(given) == len(responses):
+                return [float(score) for score in given], source, None
             if source == "agreement" and len(responses) > 1:
                 texts = [r.content for r in responses]
                 similarity = self.similarity

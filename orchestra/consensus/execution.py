@@ -148,7 +148,9 @@ class ExecutionConsensus(ConsensusStrategy):
             return context.execution
         tests = asserts_in(context.prompt)
         return CodeCheck(
-            tests=tests, inputs=inputs_from_tests(tests), per_test_timeout_s=self.per_test_timeout_s
+            tests=tuple(tests),
+            inputs=tuple(inputs_from_tests(tests)),
+            per_test_timeout_s=self.per_test_timeout_s,
         )
 
     async def evaluate(

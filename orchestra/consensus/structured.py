@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from pydantic import BaseModel, ValidationError
@@ -45,10 +46,18 @@ class StructuredOutputError(ConsensusError):
         self.errors = dict(errors)
 
 
+@runtime_checkable
+class SupportsAgreement(Protocol):
+    """A result model that measures its own agreement with another result."""
+
+    def agreement_with(self, other: Any) -> float: ...
+
+
 def agreement_matrix(results: list[BaseModel]) -> np.ndarray:
     """Pairwise agreement in [0, 1] of parsed answers (see the module doc for the measure)."""
-    if results and all(hasattr(r, "agreement_with") for r in results):
-        return np.array([[1.0 if a is b else float(a.agreement_with(b)) for b in results] for a in results])
+    agreeing = [r for r in results if isinstance(r, SupportsAgreement)]
+    if results and len(agreeing) == len(results):
+        return np.array([[1.0 if a is b else float(a.agreement_with(b)) for b in agreeing] for a in agreeing])
 
     def text(result: BaseModel) -> str:
         own = getattr(result, "text_for_agreement", None)

@@ -36,7 +36,13 @@ _AFFIRMATIVE = {"yes": "yes", "true": "yes", "correct": "yes", "no": "no", "fals
 
 
 def normalise_short_answer(text: str, max_words: int = 12) -> str | None:
-    """A canonical key for a short answer, or None when the answer is long, free text."""
+    """A canonical key for a short answer, or None when the answer is long, free text.
+
+    >>> normalise_short_answer("The answer is 42."), normalise_short_answer("42")
+    ('number:42', 'number:42')
+    >>> normalise_short_answer("Yes, it is."), normalise_short_answer("(B) because it fits")
+    ('bool:yes', 'choice:b')
+    """
     stated = _ANSWER_IS.search(text)
     candidate = (stated.group(1) if stated else text).strip()
     code = _CODE.search(candidate)
@@ -108,9 +114,10 @@ class VotingConsensus(ConsensusStrategy):
 
     async def groups(self, responses: list[ModelResponse]) -> tuple[list[list[int]], str, np.ndarray | None]:
         keys = [normalise_short_answer(r.content, self.short_answer_words) for r in responses]
-        if all(key is not None for key in keys):
+        short = [key for key in keys if key is not None]
+        if len(short) == len(keys):
             grouped: dict[str, list[int]] = {}
-            for index, key in enumerate(keys):
+            for index, key in enumerate(short):
                 grouped.setdefault(key, []).append(index)
             return list(grouped.values()), "short-answer", None
         texts = [r.content for r in responses]

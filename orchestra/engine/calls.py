@@ -106,15 +106,16 @@ async def call_provider(
         await hooks.emit("before_call", provider=guard.name, request=request, wave=wave)
     start_ns = time.time_ns()
     started = time.perf_counter()
+    response: ModelResponse | None
     try:
-        response = await guard.call(request, context)
+        answer = await guard.call(request, context)
     except Exception as err:
         elapsed_ms = (time.perf_counter() - started) * 1000.0
         record, response = failure_record(guard.name, err, context, start_ns, elapsed_ms, wave), None
     else:
         if on_answer is not None:
-            on_answer(response)
-        record = success_record(guard, response, context, start_ns, wave)
+            on_answer(answer)
+        record, response = success_record(guard, answer, context, start_ns, wave), answer
     if logger.isEnabledFor(logging.DEBUG):
         outcome = "ok" if record.ok else f"{record.error_type}: {record.error_message}"
         logger.debug(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -294,7 +294,7 @@ class Request:
 
     # ---- streaming ------------------------------------------------------------------------
 
-    async def stream(self) -> AsyncIterator[str | CallRecord]:
+    async def stream(self) -> AsyncGenerator[str | CallRecord, None]:
         """Text deltas from the first provider that starts answering, and each call's record as
         it ends (a successful one after its last delta). Failures before the first delta fail
         over; one after it ends the stream with that error."""

@@ -94,18 +94,19 @@ def record_fields(prompt: Any, a: RequestOptions) -> dict[str, Any]:
         return storable_text(value if isinstance(value, str) else repr(value))
 
     tags = a.tags if isinstance(a.tags, Mapping) else {}
-    fields = {
+    stored_tags = {text(k): text(v) for k, v in tags.items()}
+    fields: dict[str, Any] = {
         "user_id": text(a.user_id),
         "session_id": None if a.session_id is None else text(a.session_id),
         "task_type": text(a.task_type),
         "prompt": text(prompt),
         "system_prompt": None if a.system_prompt is None else text(a.system_prompt),
-        "tags": {text(k): text(v) for k, v in tags.items()},
+        "tags": stored_tags,
     }
     raw = [a.user_id, a.session_id, a.task_type, prompt, a.system_prompt, *tags, *tags.values()]
     replaced = any(isinstance(value, str) and _LONE_SURROGATE.search(value) for value in raw)
     if replaced:  # flagged as the tracker's ingest flags text it had to replace
-        fields["tags"][INVALID_TEXT_TAG] = "replaced"
+        stored_tags[INVALID_TEXT_TAG] = "replaced"
     return fields
 
 

@@ -9,6 +9,7 @@ routing:
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from orchestra.config.schema import RoutingSettings, Settings
@@ -69,9 +70,8 @@ def build_evaluators(
         elif spec.type == "llm":
             if not spec.provider:
                 raise ConfigError(f"{key}: an llm evaluator needs provider (the model that grades)")
-            grader = spec.provider
             evaluators[task_type] = LLMComplexityEvaluator(
-                lambda name=grader: connector(name), fallback=heuristic
+                partial(connector, spec.provider), fallback=heuristic
             )
         elif spec.type in plugins:
             evaluators[task_type] = plugins[spec.type]

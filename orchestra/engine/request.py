@@ -111,9 +111,10 @@ class Request:
     def call_context(self, name: str) -> CallContext:
         """A fresh context for one call of provider `name`: its attempt timeout, the deadline."""
         provider = self.engine.settings.models.get(name)
-        timeout = provider.timeout if provider is not None and provider.timeout is not None else None
-        attempt_timeout = timeout if timeout is not None else self.engine.settings.performance.request_timeout
-        return new_context(attempt_timeout, self.deadline, self.run_budget, self.engine.hooks)
+        timeout = provider.timeout if provider is not None else None
+        if timeout is None:
+            timeout = self.engine.settings.performance.request_timeout
+        return new_context(timeout, self.deadline, self.run_budget, self.engine.hooks)
 
     def task_context(self) -> TaskContext:
         """What a consensus strategy knows of this request."""

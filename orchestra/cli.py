@@ -1,7 +1,7 @@
 """The `orchestra` command.
 
 orchestra demo            # offline: replay recorded outputs under several configurations (--data PATH)
-orchestra sweep FILE      # run or resume a sweep of configurations (--dry-run to plan)
+orchestra sweep FILE      # run or resume a sweep of configurations (--dry-run to plan; --backend ray)
 orchestra check           # validate each provider's key and endpoint
 orchestra improve         # learn a router from logged calls, write back an improved config
 orchestra plugins         # list the plugins installed packages provide
@@ -30,7 +30,9 @@ def _main(argv: list[str] | None) -> int:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     parser = argparse.ArgumentParser(prog="orchestra", description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--profile", default=None, help="the mlflow.yaml profile to log to (e.g. team); sets ORCHESTRA_PROFILE"
+        "--profile",
+        default=None,
+        help="the mlflow.yaml profile to log to (e.g. team); sets ORCHESTRA_PROFILE",
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -50,9 +52,15 @@ def _main(argv: list[str] | None) -> int:
     )
     sweep.add_argument("--limit", type=int, default=None, help="only the first N prompts")
     sweep.add_argument("--backend", choices=["local", "ray"], default="local", help="where the arms run")
-    sweep.add_argument("--address", default=None, help="Ray cluster: auto, ray://HOST:10001 (default: a local one)")
-    sweep.add_argument("--workers", type=int, default=None, help="Ray: shards running at once (default: CPUs)")
-    sweep.add_argument("--shard-size", type=int, default=None, help="Ray: prompts per task (default: a whole arm)")
+    sweep.add_argument(
+        "--address", default=None, help="Ray cluster: auto, ray://HOST:10001 (default: a local one)"
+    )
+    sweep.add_argument(
+        "--workers", type=int, default=None, help="Ray: shards running at once (default: CPUs)"
+    )
+    sweep.add_argument(
+        "--shard-size", type=int, default=None, help="Ray: prompts per task (default: a whole arm)"
+    )
 
     improve = commands.add_parser(
         "improve", help="learn a router from logged calls; write back a better config"

@@ -134,3 +134,20 @@ def team_server(postgres: Postgres, tmp_path_factory: pytest.TempPathFactory) ->
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[None]:
+    """A local Ray instance for the session: 4 logical CPUs (four workers at once), a small object
+    store, no dashboard. Sweeps find it running and leave it running."""
+    import ray
+
+    ray.init(
+        num_cpus=4,
+        object_store_memory=100 * 1024 * 1024,
+        include_dashboard=False,
+        log_to_driver=False,
+        runtime_env={"env_vars": {"PYTHONPATH": str(ROOT), "MLFLOW_DISABLE_TELEMETRY": "true"}},
+    )
+    yield
+    ray.shutdown()

@@ -60,10 +60,12 @@ class Postgres:
     def query(self, database: str, sql: str, *parameters: object) -> list[tuple]:
         import psycopg
 
-        with contextlib.closing(psycopg.connect(self.uri(database))) as connection:
-            with connection.cursor() as cursor:
-                cursor.execute(sql, parameters)
-                return cursor.fetchall()
+        with (
+            contextlib.closing(psycopg.connect(self.uri(database))) as connection,
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(sql, parameters)
+            return cursor.fetchall()
 
 
 @dataclass

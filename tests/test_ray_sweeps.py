@@ -50,10 +50,16 @@ def comparable(runs: dict[str, dict], store: MlflowStore) -> dict[str, dict]:
     [RayOptions(workers=1), RayOptions(workers=2, shard_size=5)],
     ids=["whole-arms-1-worker", "shards-of-5-2-workers"],
 )
-def test_a_seeded_sweep_on_ray_logs_what_the_local_backend_logs(ray_cluster, options, tmp_path, empty_store_template):
+def test_a_seeded_sweep_on_ray_logs_what_the_local_backend_logs(
+    ray_cluster, options, tmp_path, empty_store_template
+):
     arms = [
         {"name": "gpt-4", "routing.rules": [{"providers": ["gpt-4"]}]},
-        {"name": "random", "routing.default_strategy": "random", "routing.rules": [{"providers": list(SMALL)}]},
+        {
+            "name": "random",
+            "routing.default_strategy": "random",
+            "routing.rules": [{"providers": list(SMALL)}],
+        },
         {"name": "consensus", "routing.rules": [{"providers": list(SMALL), "require_consensus": True}]},
     ]
     results = {}
@@ -62,7 +68,9 @@ def test_a_seeded_sweep_on_ray_logs_what_the_local_backend_logs(ray_cluster, opt
         folder.mkdir()
         path = write_sweep(folder, arms=arms, limit=12, concurrency=3)
         tracking = sweep_tracking(folder, empty_store_template)
-        summary = run_sweep(path, tracking=tracking, progress=False, backend=options if backend == "ray" else "local")
+        summary = run_sweep(
+            path, tracking=tracking, progress=False, backend=options if backend == "ray" else "local"
+        )
         store = MlflowStore(tracking)
         rows = load_requests(tracking=tracking).drop(TIMING).sort("request_id")
         results[backend] = (summary.table.drop("run_id"), rows, comparable(arms_of(store), store))
@@ -134,11 +142,12 @@ def test_four_workers_never_exceed_a_providers_requests_per_window(
     name = f"ledger-{os.getpid()}-{tmp_path.name}"
     options = RayOptions(workers=4, clock=clock, sleep=clock.sleep, slack_s=0.0, ledger_name=name)
     with FakeOpenAI(reply=reply) as fake:
-        path = limited_sweep(tmp_path, fake, arms=4, prompts=15, rate_limit={"requests": 20, "per_seconds": 10})
+        path = limited_sweep(
+            tmp_path, fake, arms=4, prompts=15, rate_limit={"requests": 20, "per_seconds": 10}
+        )
         tracking = sweep_tracking(tmp_path, empty_store_template)
         thread, outcome = in_background(run_sweep, path, tracking=tracking, progress=False, backend=options)
-        key = ("fake", "openai", fake.base_url)
-        ledger = None
+        ledger = key = None
         steps = 0
         while thread.is_alive() and steps < 100_000:
             steps += 1
@@ -149,11 +158,16 @@ def test_four_workers_never_exceed_a_providers_requests_per_window(
                 except ValueError:
                     continue
             try:
+                key = key or next(iter(ray.get(ledger.keys.remote())), None)
                 grants = ray.get(ledger.grants.remote(key))
             except ray.exceptions.RayActorError:
                 break  # the sweep has ended
+            if key is None:
+                continue  # no permit asked for yet
             now = clock()
-            due = sum(1 for at in grants["granted"] if at <= now) - sum(1 for at in grants["returned"] if at <= now)
+            due = sum(1 for at in grants["granted"] if at <= now) - sum(
+                1 for at in grants["returned"] if at <= now
+            )
             if len(arrivals) == due:
                 later = [at for at in grants["granted"] if at > now]
                 clock.set(min(later) if later else now + 10.0)
@@ -239,4 +253,3 @@ def shard_workers() -> list[int]:
             except OSError:
                 continue
     return found
-

@@ -108,6 +108,10 @@ class LimitsLedger:
                     break
             window.returned.append(at)
 
+    def keys(self) -> list[Hashable]:
+        """The endpoints permits were asked for."""
+        return list(self._windows)
+
     def grants(self, key: Hashable) -> dict[str, Any]:
         """What was granted and given back for `key`, and in how many calls (for tests, reports)."""
         window = self._windows.get(key)

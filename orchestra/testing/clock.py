@@ -35,10 +35,11 @@ class SharedClock:
         """Move the clock to `now` (written whole: a reader sees the old time or the new one)."""
         temporary = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
         temporary.write_bytes(struct.pack(_FORMAT, now))
-        os.replace(temporary, self.path)
+        temporary.replace(self.path)
 
     async def sleep(self, seconds: float) -> None:
         """Wait until the clock has moved on by `seconds` (polling the file)."""
         until = self() + seconds
-        while self() < until:
+        # Another process moves it: no event of this one can say when, so poll the file.
+        while self() < until:  # noqa: ASYNC110
             await asyncio.sleep(self.poll_s)

@@ -18,10 +18,11 @@ each arm's `requests_done` at the same steps as the local backend.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -137,9 +138,6 @@ def execute_on_ray(
 
     from orchestra.sweeps.runner import SweepSummary, _log_summary, _parent, _summary
 
-    started_here = not ray.is_initialized()
-    if started_here:
-        _start_ray(options)
     workers = options.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
     store = MlflowStore(tracker.settings)
     tracker.flush()
@@ -188,8 +186,6 @@ def execute_on_ray(
         bar.close()
         ray.kill(ledger)
         ray.kill(reporter)
-        if started_here:
-            ray.shutdown()
     tracker.flush()
     table = _summary(store, parent.run_id, arms)
     _log_summary(store, parent.run_id, table, spec.name)
@@ -197,18 +193,28 @@ def execute_on_ray(
     return SweepSummary(spec.name, parent.run_id, table, skipped=[a.name for a in arms if a.name in skipped])
 
 
-def _start_ray(options: RayOptions) -> None:
+@contextlib.contextmanager
+def ray_session(options: RayOptions) -> Iterator[None]:
+    """Ray for the sweep: the running instance, else the cluster at `address`, else a small local
+    one (CPUs for `workers`, a 100 MB object store, no dashboard), shut down at the end."""
     import ray
 
+    if ray.is_initialized():
+        yield
+        return
     if options.address:
         ray.init(address=options.address, log_to_driver=False)
-        return
-    ray.init(
-        num_cpus=options.workers or 2,
-        object_store_memory=100 * 1024 * 1024,
-        include_dashboard=False,
-        log_to_driver=False,
-    )
+    else:
+        ray.init(
+            num_cpus=options.workers or 2,
+            object_store_memory=100 * 1024 * 1024,
+            include_dashboard=False,
+            log_to_driver=False,
+        )
+    try:
+        yield
+    finally:
+        ray.shutdown()
 
 
 def _start_arms(

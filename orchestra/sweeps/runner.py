@@ -88,9 +88,13 @@ def run_sweep(
 ) -> SweepSummary:
     """Run (or resume, or plan with `dry_run`) the sweep described by `path`; `backend="ray"`
     (or `RayOptions(address=..., workers=...)`) runs its arms on a Ray cluster."""
-    return run_sync(
-        _sweep(path, dry_run=dry_run, limit=limit, tracking=tracking, progress=progress, backend=backend)
-    )
+    sweep = _sweep(path, dry_run=dry_run, limit=limit, tracking=tracking, progress=progress, backend=backend)
+    if backend == "local" or dry_run:
+        return run_sync(sweep)
+    from orchestra.sweeps.ray_backend import RayOptions, ray_session
+
+    with ray_session(backend if isinstance(backend, RayOptions) else RayOptions()):  # from this thread
+        return run_sync(sweep)
 
 
 async def _sweep(

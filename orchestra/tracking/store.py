@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -31,6 +32,8 @@ _LINK_CHUNK = 100
 _MAX_BATCH = 1000  # MLflow's log_batch limit on params + metrics + tags
 _SQL = ("sqlite:", "postgresql", "mysql", "mssql")
 _SCHEMA_ATTEMPTS = 4
+_IMPORTING = threading.Lock()
+"""Python's import locks can deadlock two threads importing MLflow's circular modules at once."""
 
 
 class MlflowStore:
@@ -38,8 +41,9 @@ class MlflowStore:
 
     def __init__(self, settings: TrackingSettings) -> None:
         os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-        from mlflow.tracing.client import TracingClient
-        from mlflow.tracking import MlflowClient
+        with _IMPORTING:  # a writer thread may open a store while the caller's thread opens one
+            from mlflow.tracing.client import TracingClient
+            from mlflow.tracking import MlflowClient
 
         self.settings = settings
         uri = settings.tracking_uri
@@ -205,7 +209,8 @@ class MlflowStore:
 
 def forget_failed_server_checks() -> None:
     """Clear MLflow's cache of tracking-server versions (it keeps a failed check forever)."""
-    from mlflow.store.tracking.rest_store import RestStore
+    with _IMPORTING:
+        from mlflow.store.tracking.rest_store import RestStore
 
     RestStore._get_server_version.cache_clear()
 

@@ -184,7 +184,8 @@ WRITER = textwrap.dedent("""
     config, tracking, name = sys.argv[1:4]
     count, pace = int(sys.argv[4]), float(sys.argv[5])
     orch = Orchestra(config, tracking=load_tracking_settings(tracking))
-    prompts = load_prompts(PromptSource(dataset="alpacaeval", limit=count), None, orch.datasets, "general")
+    prompts = load_prompts(PromptSource(dataset="alpacaeval"), None, orch.datasets, "general")
+    prompts = (prompts * (count // len(prompts) + 1))[:count]  # 403 prompts: round again if needed
 
     async def main():
         async with orch.run(name):
@@ -198,7 +199,7 @@ WRITER = textwrap.dedent("""
     deadline = time.monotonic() + 600
     while not (flushed := orch.flush_sync()) and time.monotonic() < deadline:
         time.sleep(1.0)  # the store may be down: everything waits in the journal meanwhile
-    print("FLUSHED", bool(flushed))
+    print("REQUESTS", len(prompts), "FLUSHED", bool(flushed))
     orch.close()
 """)
 
@@ -261,11 +262,15 @@ def team_store(
     print(f"server killed {time.perf_counter() - started:.1f} s into the run; down for {outage:.0f} s")
     time.sleep(outage)
     print(f"server back after {team.start():.1f} s of start-up")
-    flushed = [finish(w).strip().splitlines()[-1] for w in writers]
-    print(f"four writers done in {time.perf_counter() - started:.1f} s: {flushed}")
+    reports = [finish(w).strip().splitlines()[-1].split() for w in writers]  # REQUESTS n FLUSHED b
+    written = sum(int(report[1]) for report in reports)
+    flushed = [report[3] for report in reports]
+    print(
+        f"four writers done in {time.perf_counter() - started:.1f} s: {written} requests, flushed {flushed}"
+    )
     settings = TrackingSettings(tracking_uri=team.uri, artifact_location=None, experiment="scale")
     frame = load_requests(tracking=settings)
-    expected = answered + 4 * requests
+    expected = answered + written
     store = MlflowStore(settings)
     traces = team.count("SELECT count(*) FROM trace_info WHERE experiment_id = %s", int(store.experiment_id))
     rows = frame["request_id"].n_unique()

@@ -11,8 +11,13 @@ under its own lease (a lock file beside a SQLite store, an experiment tag with a
 server; see `tracking/lease.py`). A second start of the same sweep runs the arms nobody holds and
 waits for the others, so each arm runs once and both end with the same summary.
 
+Request ids are the sweep's (`tracking/request_ids.py`): an arm that runs again writes the same
+rows and traces again, which `load_requests` reads once. With `backend="ray"` the arms run as Ray
+tasks (`ray_backend.py`).
+
     summary = run_sweep("experiments/alpacaeval_routing.yaml")
     summary = run_sweep("experiments/alpacaeval_routing.yaml", dry_run=True)   # arms, calls, cost
+    summary = run_sweep("experiments/alpacaeval_routing.yaml", backend="ray")  # on a local Ray
 """
 
 from __future__ import annotations

@@ -220,7 +220,8 @@ def test_the_store_password_reaches_no_log_process_list_or_param(
         time.sleep(0.05)
     out, err = finished(writer)
     assert out["FLUSHED"] == "True"
-    assert len(seen) > 0 and not any(password in line for line in seen)
+    assert any("orchestra.tracking.trace_process" in line for line in seen)  # the child was seen
+    assert not any(password in line for line in seen)
     assert password not in err and password not in team_server.log.read_text(errors="replace")
     store = MlflowStore(
         TrackingSettings(tracking_uri=direct, artifact_location=None, experiment="team-writers")

@@ -83,6 +83,19 @@ async def test_options_group_the_knobs_and_keywords_win(make_orchestra):
     assert set(RequestKnobs.__annotations__) == OPTION_NAMES
 
 
+async def test_a_request_id_given_is_the_one_logged_and_a_malformed_one_is_refused(make_orchestra):
+    orch = make_orchestra(agreeing("a"))
+    given = "0123456789abcdef0123456789abcdef"  # a sweep's predicted id (tracking/request_ids.py)
+    result = await orch.process_request("Capital of France?", request_id=given)
+    assert result.metadata.request_id == given and result.metadata.trace_id == f"tr-{given}"
+    assert orch.last_record is not None and orch.last_record.request_id == given
+    with pytest.raises(InvalidRequest, match="request_id must be 32 lowercase hex digits") as refused:
+        await orch.process_request("Capital of France?", request_id="req-1")
+    # still logged, under an id of its own
+    assert orch.last_record.request_id == refused.value.request_id not in (given, "req-1")
+    assert orch.last_record.status == "error"
+
+
 async def test_streaming_has_its_own_method_and_stream_true_still_works(make_orchestra):
     orch = make_orchestra({"a": FunctionConnector("a", lambda r: "one two three")})
     stream = await orch.process_request_stream("count", user_id="u1")

@@ -51,6 +51,10 @@ class RequestOptions:
     """The tests execution consensus runs the answers' code against."""
     schema: type[BaseModel] | None = None
     """The pydantic model structured consensus reads the answers as."""
+    request_id: str | None = None
+    """The id the request is logged under: 32 lowercase hex digits (None: a new random id). A
+    sweep passes the id it predicts for each prompt (`tracking.request_ids`), so a request run
+    again writes the same row and trace instead of a second one."""
 
     def merged(self, overrides: Mapping[str, Any]) -> RequestOptions:
         """These options with `overrides` (field name -> value) applied; unknown names are an error."""
@@ -85,3 +89,4 @@ class RequestKnobs(TypedDict, total=False):
     complexity_override: TaskComplexity | str | None
     execution: CodeCheck | None
     schema: type[BaseModel] | None
+    request_id: str | None

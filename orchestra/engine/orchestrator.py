@@ -41,7 +41,7 @@ from orchestra.engine.request import Choice, Request
 from orchestra.engine.result import RequestMetadata, RequestResult
 from orchestra.engine.runs import CURRENT_RUN, RunScope
 from orchestra.engine.streaming import StreamingResponse, UnreadStreams, stream_error
-from orchestra.engine.validation import record_fields, validate_request
+from orchestra.engine.validation import is_request_id, record_fields, validate_request
 from orchestra.errors import (
     ConfigError,
     InvalidRequest,
@@ -57,7 +57,7 @@ from orchestra.providers.recorded import ReplayDataset
 from orchestra.providers.registry import BuildContext, ModelRegistry, build_connector
 from orchestra.redact import SECRETS, set_pattern_detection
 from orchestra.resilience.budget import Budget
-from orchestra.resilience.factory import build_guard
+from orchestra.resilience.factory import Limits, build_guard, limits_in_use
 from orchestra.resilience.guard import ProviderGuard
 from orchestra.routing.decision import RoutingDecision
 from orchestra.routing.factory import build_evaluators, load_cascade_policy, load_learned_policy
@@ -145,6 +145,9 @@ class Orchestra(Observability):
         self._cache_opened = False
         self._guards: dict[str, ProviderGuard] = {}
         self._unread_streams = UnreadStreams()
+        self.limits: Limits = limits_in_use()
+        """Where rate limiters and budgets come from: this process's, or a cluster's when made
+        inside `using_limits` (a Ray sweep's worker); a run's budget is `limits.budget("run:<key>")`."""
         self._run_budgets: dict[str, Budget] = {}
         self._request_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
             weakref.WeakKeyDictionary()
@@ -215,7 +218,7 @@ class Orchestra(Observability):
         connector = self.model_registry.get(name)
         guard = self._guards.get(name)
         if guard is None or guard.connector is not connector:
-            guard = self._guards[name] = build_guard(name, connector, self.settings, self.cache)
+            guard = self._guards[name] = build_guard(name, connector, self.settings, self.cache, self.limits)
         return guard
 
     # ---- runs -----------------------------------------------------------------------------
@@ -280,7 +283,8 @@ class Orchestra(Observability):
         `options` (a `RequestOptions`) and the keywords (its field names, which win) say how:
         task_type, user_id, session_id, system_prompt, temperature, max_tokens, tags, timeout
         (the whole request; default `performance.request_timeout`), require_consensus,
-        min_providers, complexity_override, execution, schema.
+        min_providers, complexity_override, execution, schema, request_id (the id it is logged under;
+        a sweep's, predicted).
         At most `performance.max_concurrent_requests` run at once; more wait for a slot.
         Raises an `OrchestraError` (after logging the failed request) when no answer is possible.
         `stream=True` is the deprecated spelling of `process_request_stream`.
@@ -370,8 +374,10 @@ class Orchestra(Observability):
         return run
 
     def _new_record(self, prompt: str, options: RequestOptions, run: RunHandle) -> RequestRecord:
+        # A request_id that is not one is refused by validate_request; the record gets a new one.
+        given = options.request_id
         return RequestRecord(
-            request_id=uuid.uuid4().hex,
+            request_id=given if is_request_id(given) else uuid.uuid4().hex,
             run_key=run.run_key,
             start_ns=time.time_ns(),
             end_ns=0,
@@ -498,7 +504,9 @@ class Orchestra(Observability):
         if limit is None:
             return None
         if run.run_key not in self._run_budgets:
-            self._run_budgets[run.run_key] = Budget(limit, f"run {run.name!r}")
+            self._run_budgets[run.run_key] = self.limits.budget(
+                f"run:{run.run_key}", limit, f"run {run.name!r}"
+            )
         return self._run_budgets[run.run_key]
 
     async def _finish(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from orchestra.errors import InvalidRequest
 from orchestra.tracking.sanitize import INVALID_TEXT_TAG
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 TEMPERATURE_RANGE = (0.0, 2.0)
 """What every provider accepts (OpenAI's range; Anthropic's and Gemini's lie within it)."""
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_REQUEST_ID = re.compile("[0-9a-f]{32}")
 
 
 def validate_request(prompt: Any, options: RequestOptions, request_id: str) -> None:
@@ -69,6 +70,17 @@ def _problems(prompt: Any, a: RequestOptions) -> Iterator[str]:
         yield f"max_tokens must be an integer >= 1 (got {_short(a.max_tokens)})"
     if a.timeout is not None and (not _is_number(a.timeout) or a.timeout <= 0):
         yield f"timeout must be a number of seconds > 0 (got {_short(a.timeout)})"
+    if a.request_id is not None and not is_request_id(a.request_id):
+        yield f"request_id must be 32 lowercase hex digits or None (got {_short(a.request_id)})"
+
+
+def is_request_id(value: object) -> TypeGuard[str]:
+    """Whether `value` can be a request's id (32 lowercase hex digits, like an OTel trace id).
+
+    >>> is_request_id("0123456789abcdef0123456789abcdef"), is_request_id("req-1")
+    (True, False)
+    """
+    return isinstance(value, str) and _REQUEST_ID.fullmatch(value) is not None
 
 
 def _texts(prompt: Any, a: RequestOptions) -> list[tuple[str, str]]:

@@ -3,9 +3,10 @@
 The base is exported with `git archive` into a temporary folder (nothing of it is kept), then
 both run the same benchmark script (this tree's) in turn, in separate processes, alternating
 for `--rounds` rounds so that a change in the machine's load falls on both. Reported: the median
-over rounds of each RESULT of core_overhead.py, for each version, and their ratio.
+over rounds of each RESULT of core_overhead.py, for each version, their ratio, and the median of
+the ratios within a round (the steadier figure on a shared machine).
 
-    .venv/bin/python benchmarks/core_overhead_compare.py --base e285e4a [--rounds 3]
+    .venv/bin/python benchmarks/core_overhead_compare.py --base c1d21ef [--rounds 7]
         [--requests 2000] [--sweep 2000]
 """
 
@@ -76,6 +77,10 @@ def main() -> None:
         print(f"RESULT head_{name} {head:g}")
         if base:
             print(f"RESULT head_over_base_{name} {head / base:.3f}")
+        # the two runs of a round share the machine's load: their ratio, median over rounds
+        paired = [h[name] / b[name] for h, b in zip(runs["head"], runs["base"], strict=True) if b[name]]
+        if paired:
+            print(f"RESULT head_over_base_paired_{name} {statistics.median(paired):.3f}")
 
 
 if __name__ == "__main__":

@@ -154,7 +154,13 @@ def execute_on_ray(
     ledger = ray.remote(LimitsLedger).options(**ledger_options).remote(options.clock, options.slack_s)
     reporter = ray.remote(Progress).options(num_cpus=0).remote()
     limits = ClusterLimitsSpec(
-        ledger, workers, options.batch, slack_s=options.slack_s, clock=options.clock, sleep=options.sleep
+        ledger,
+        workers,
+        options.batch,
+        slack_s=options.slack_s,
+        clock=options.clock,
+        sleep=options.sleep,
+        estimate_offset=options.clock is time.time,  # an injected clock is one every process reads
     )
     bar = tqdm(
         total=len(arms) * len(prompts), desc=spec.name, disable=not progress, file=sys.stderr, unit="req"

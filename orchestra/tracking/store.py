@@ -1,4 +1,5 @@
-"""Every MLflow call orchestra makes, in one place (runs, params, metrics, traces, artifacts).
+"""Every MLflow call orchestra makes, in one place (runs, params, metrics, traces, assessments,
+artifacts).
 
 store = MlflowStore(settings)
 run_id = store.create_run("my-arm", run_key="k1", params={"seed": "0"}, tags={})
@@ -169,7 +170,36 @@ class MlflowStore:
         trace_ids = [record.trace_id for record in records]
         for start in range(0, len(trace_ids), _LINK_CHUNK):
             self.client.link_traces_to_run(trace_ids[start : start + _LINK_CHUNK], run_id)
+        self.write_feedback(records)
         return len(records)
+
+    def write_feedback(self, records: Iterable[RequestRecord]) -> int:
+        """Log each record's quality signals as assessments on its (written) trace; one that is
+        there already (the same id: a retried batch) is kept as it is. Returns how many are new."""
+        from mlflow.exceptions import MlflowException
+
+        from orchestra.tracking.assessments import request_feedback
+
+        created = 0
+        for record in records:
+            for feedback in request_feedback(record):
+                try:
+                    self._tracing.store.create_assessment(feedback)
+                except MlflowException:
+                    if not self._has_assessment(feedback.trace_id, feedback.assessment_id):
+                        raise
+                    continue
+                created += 1
+        return created
+
+    def _has_assessment(self, trace_id: str | None, assessment_id: str | None) -> bool:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self._tracing.store.get_assessment(trace_id, assessment_id)
+        except MlflowException:
+            return False
+        return True
 
     def write_request_part(self, run_id: str, rows: list[dict[str, Any]] | pa.Table, part_name: str) -> None:
         """One parquet part of the run's request table, under artifacts `requests/` (a part of

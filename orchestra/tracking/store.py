@@ -176,30 +176,11 @@ class MlflowStore:
     def write_feedback(self, records: Iterable[RequestRecord]) -> int:
         """Log each record's quality signals as assessments on its (written) trace; one that is
         there already (the same id: a retried batch) is kept as it is. Returns how many are new."""
-        from mlflow.exceptions import MlflowException
-
+        from orchestra.tracking.assessment_writer import write_assessments
         from orchestra.tracking.assessments import request_feedback
 
-        created = 0
-        for record in records:
-            for feedback in request_feedback(record):
-                try:
-                    self._tracing.store.create_assessment(feedback)
-                except MlflowException:
-                    if not self._has_assessment(feedback.trace_id, feedback.assessment_id):
-                        raise
-                    continue
-                created += 1
-        return created
-
-    def _has_assessment(self, trace_id: str | None, assessment_id: str | None) -> bool:
-        from mlflow.exceptions import MlflowException
-
-        try:
-            self._tracing.store.get_assessment(trace_id, assessment_id)
-        except MlflowException:
-            return False
-        return True
+        feedback = [item for record in records for item in request_feedback(record)]
+        return write_assessments(self._tracing.store, feedback)
 
     def write_request_part(self, run_id: str, rows: list[dict[str, Any]] | pa.Table, part_name: str) -> None:
         """One parquet part of the run's request table, under artifacts `requests/` (a part of

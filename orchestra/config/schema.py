@@ -1,6 +1,7 @@
 """Typed settings for `config.yaml`, in the seed's shape.
 
-Sections: framework, models, datasets, routing, consensus, improvement, performance, pricing.
+Sections: framework, models, datasets, routing, consensus, improvement, performance, pricing,
+experiments.
 Unknown keys are rejected so that a typo is an error, not a silently ignored setting.
 """
 
@@ -20,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from orchestra.config.experiments import ExperimentSettings
 from orchestra.logs import get_logger
 from orchestra.types import ModelProvider, TaskComplexity
 
@@ -140,6 +142,12 @@ class RoutingRule(_Section):
     providers: list[str] = Field(min_length=1)
     require_consensus: bool = False
     min_providers: int | None = Field(default=None, ge=1)
+    system_prompt: str | None = None
+    """The system prompt of requests this rule routes (unless the call passes one): text, or a
+    reference into MLflow's Prompt Registry, `prompts:/name/3` or `prompts:/name@production`,
+    resolved when `Orchestra` starts (see `orchestra.prompts`)."""
+    _system_prompt_source: str | None = PrivateAttr(default=None)
+    """The registry version a resolved reference came from (`prompts:/name/3`), logged as a tag."""
 
     def matches(self, task_type: str, complexity: TaskComplexity) -> bool:
         return self.task_type in (ANY, "*", task_type) and self.complexity in (ANY, complexity)
@@ -359,6 +367,7 @@ class Settings(_Section):
     improvement: ImprovementSettings = Field(default_factory=ImprovementSettings)
     performance: PerformanceSettings = Field(default_factory=PerformanceSettings)
     pricing: PricingSettings = Field(default_factory=PricingSettings)
+    experiments: dict[str, ExperimentSettings] = Field(default_factory=dict)
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
 

@@ -262,6 +262,26 @@ class ConsensusSettings(_Section):
     timeout_s: float | None = Field(default=None, gt=0)
 
 
+class PromptImprovementSettings(_Section):
+    """`orchestra improve prompts --task-type T`: better system prompts for a task type's rule.
+
+    `proposer` (a provider under models) proposes new prompts from logged low-quality requests
+    (quality below `low_quality`, by the logged label or by `scorer`); GEPA searches with at most
+    `max_evaluations` requests through `process_request`; the best prompt on the select split
+    faces the current one on the confirm split, through the gate of `orchestra improve`. The
+    winner becomes a new version of prompt `registry_name` (default `<framework.name>-<task
+    type>`) in MLflow's Prompt Registry, and `alias` is moved to it."""
+
+    proposer: str | None = None
+    scorer: str | None = None
+    """`module:function` called as f(prompt, response) -> float | None (default: quality labels)."""
+    low_quality: float = Field(default=0.5, ge=0.0, le=1.0)
+    max_evaluations: int = Field(default=200, ge=1)
+    minibatch: int = Field(default=3, ge=1)
+    registry_name: str | None = None
+    alias: str = "production"
+
+
 class ImprovementSettings(_Section):
     """`orchestra improve`: learn a router from logged calls and write back a better config.
 
@@ -305,6 +325,7 @@ class ImprovementSettings(_Section):
     the current config there (`match_quality`)."""
     calibration: Literal["isotonic", "platt"] = "platt"
     split_seed: int = 0
+    prompts: PromptImprovementSettings = Field(default_factory=PromptImprovementSettings)
 
     @model_validator(mode="after")
     def _say_what_is_not_automatic(self) -> ImprovementSettings:

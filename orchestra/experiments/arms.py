@@ -13,8 +13,6 @@ list index is an error.
 from __future__ import annotations
 
 import copy
-import importlib
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,8 +25,6 @@ from orchestra.types import ModelProvider
 
 if TYPE_CHECKING:
     from orchestra import Orchestra
-
-Scorer = Callable[[str, str], "float | None"]
 
 
 def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
@@ -110,19 +106,3 @@ def _share_scripted_providers(control: Orchestra, arm: Orchestra, settings: Sett
     for name, provider in settings.models.items():
         if provider.type == ModelProvider.FUNCTION and name in known:
             arm.model_registry.register_connector(name, control.model_registry.get(name))
-
-
-def load_scorer(reference: str | Scorer | None) -> Scorer | None:
-    """A scorer from `module:function` (or the callable itself)."""
-    if reference is None or callable(reference):
-        return reference
-    module, _, attribute = reference.partition(":")
-    if not module or not attribute:
-        raise ConfigError(f"a scorer is written module:function (got {reference!r})")
-    try:
-        scorer = getattr(importlib.import_module(module), attribute)
-    except (ImportError, AttributeError) as err:
-        raise ConfigError(f"cannot load scorer {reference!r}: {err}") from err
-    if not callable(scorer):
-        raise ConfigError(f"scorer {reference!r} is not callable")
-    return scorer

@@ -31,7 +31,7 @@ import polars as pl
 
 from orchestra.config.experiments import CONTROL, ExperimentSettings
 from orchestra.errors import ConfigError, OrchestraError
-from orchestra.experiments.arms import Scorer, build_arms, control_raw, load_scorer
+from orchestra.experiments.arms import build_arms, control_raw
 from orchestra.experiments.assignment import assign, unit_key
 from orchestra.experiments.monitor import Decision, Monitor, MonitorLook, Observation
 from orchestra.experiments.plan import plan_experiment
@@ -39,6 +39,7 @@ from orchestra.experiments.promotion import Promotion, write_promotion
 from orchestra.experiments.status import ExperimentStatus, status_from_monitor
 from orchestra.logs import get_logger
 from orchestra.runs import CURRENT_RUN
+from orchestra.scoring.loading import Scorer, load_scorer
 from orchestra.sync import run_sync
 from orchestra.tracking.params import settings_params
 from orchestra.tracking.tags import (

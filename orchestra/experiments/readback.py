@@ -24,12 +24,12 @@ import polars as pl
 from orchestra.config.experiments import ExperimentSettings
 from orchestra.config.loader import load_settings
 from orchestra.errors import AnalysisError, ConfigError
-from orchestra.experiments.arms import Scorer, load_scorer
 from orchestra.experiments.assignment import unit_key
 from orchestra.experiments.monitor import Decision, Monitor, Observation
 from orchestra.experiments.plan import Plan, plan_experiment
 from orchestra.experiments.status import ExperimentStatus, status_from_monitor
 from orchestra.improve.off_policy import OffPolicyEstimate, estimate
+from orchestra.scoring.loading import Scorer, load_scorer
 from orchestra.tracking.settings import TrackingSettings
 from orchestra.tracking.tags import (
     EXPERIMENT_ARM_TAG,

@@ -9,10 +9,13 @@ primary metric and alpha for each guardrail):
 2. stop: the primary metric is worse: its interval lies wholly on the wrong side of zero;
 3. stop: the sample ratio is off (chi-square p < srm_threshold): assignment is broken, and no
    estimate from it can be trusted;
-4. promote: the primary metric is better (its interval wholly on the right side of zero) and,
-   when the primary metric is not quality, quality is non-inferior (its interval above -drop):
-   the write-back gate of `orchestra improve`, with always-valid intervals in place of the
-   fixed-sample t-test;
+4. promote: the primary metric is better (its interval wholly on the right side of zero) and
+   every guardrail is shown within its limit (its interval wholly inside it: quality
+   non-inferior by its drop, cost, p95 latency and errors no worse than theirs; a metric equal
+   in every request of both arms so far counts as within): the write-back gate of `orchestra
+   improve` (non-inferior, and better), with always-valid intervals in place of the
+   fixed-sample t-test. A 36 times dearer candidate is never promoted under a 25% cost limit,
+   however early its quality shows;
 5. inconclusive: the plan's maximum number of requests is reached;
 6. continue.
 """
@@ -38,6 +41,7 @@ class GuardrailCheck:
     look: Look | None
     breached: bool
     rule: str  # what a breach means, e.g. "quality lower by more than 0.05"
+    within: bool | None = None  # shown within the limit (None: not known yet)
 
     def describe(self) -> str:
         if self.look is None:
@@ -67,7 +71,6 @@ def verdict(
     primary_metric: str,
     primary: Look | None,
     guardrails: tuple[GuardrailCheck, ...],
-    non_inferior: bool | None,
     srm_mismatch: bool,
     srm_text: str,
     total: int,
@@ -89,9 +92,13 @@ def verdict(
         if srm_mismatch:
             return "stop", srm_text
         if low > 0:
-            if non_inferior is False:
-                return "continue", f"better ({interval}) but quality not yet shown non-inferior"
-            return "promote", f"better on the primary metric: {interval}"
+            pending = [g.metric for g in guardrails if not g.within]
+            if pending:
+                return (
+                    "continue",
+                    f"better ({interval}); not yet shown within the limits of {', '.join(pending)}",
+                )
+            return "promote", f"better on the primary metric: {interval}; every guardrail within its limit"
     elif srm_mismatch:
         return "stop", srm_text
     if total >= max_requests:

@@ -90,10 +90,11 @@ class Decision:
 
 @dataclass(frozen=True)
 class SRMCheck:
-    """The sample-ratio check at one look: the chi-square test (`sample_ratio_mismatch`, shown)
-    and the always-valid p-value the decision uses."""
+    """The sample-ratio check at one look: the always-valid p-value the decision uses, and the
+    chi-square test of `sample_ratio_mismatch` (shown; computed when asked for)."""
 
-    chi_square: SRMResult
+    counts: dict[str, int]
+    shares: dict[str, float]
     p_value: float
     threshold: float
 
@@ -102,8 +103,12 @@ class SRMCheck:
         return self.p_value < self.threshold
 
     @property
+    def chi_square(self) -> SRMResult:
+        return sample_ratio_mismatch(self.counts, self.shares, threshold=self.threshold)
+
+    @property
     def verdict(self) -> str:
-        observed = ", ".join(f"{arm} {count}" for arm, count in self.chi_square.counts.items())
+        observed = ", ".join(f"{arm} {count}" for arm, count in self.counts.items())
         state = "Sample ratio mismatch" if self.mismatch else "No sample ratio mismatch"
         return (
             f"{state} (always-valid p={self.p_value:.2g}, chi-square p={self.chi_square.p_value:.2g}): "
@@ -140,49 +145,60 @@ class _Candidate:
         guard, checks = settings.guardrails, []
         if self.quality is not None and guard.quality is not None:
             look = self.quality.update(control.quality, arm.quality)
-            breached = look is not None and look.ci_high < -guard.quality
             checks.append(
                 GuardrailCheck(
-                    "quality", guard.quality, look, breached, f"lower by more than {guard.quality:g}"
+                    "quality", guard.quality, look, look is not None and look.ci_high < -guard.quality,
+                    f"lower by more than {guard.quality:g}",
+                    look.ci_low > -guard.quality if look else _constant(control.quality, arm.quality),
                 )
-            )
+            )  # fmt: skip
         if self.cost is not None and guard.cost is not None:
             look = self.cost.update(control.cost, arm.cost)
-            breached = look is not None and look.ci_low > guard.cost
-            checks.append(
-                GuardrailCheck("cost", guard.cost, look, breached, f"higher by more than {guard.cost:.0%}")
-            )
-        if guard.latency_p95 is not None and (self.latency is not None or control.n >= LATENCY_WARMUP):
-            if self.latency is None:  # fixed once: the sequence's threshold must not move with the data
-                threshold = control.p95() * (1 + guard.latency_p95)
-                self.latency = ExceedanceSequence(settings.alpha, P95_SHARE, threshold, P95_SHARE)
-            above = int(np.sum(np.asarray(arm.latencies) > self.latency.threshold))
-            look = self.latency.update(len(arm.latencies), above)
-            breached = look is not None and look.ci_low > 0
-            rule = (
-                f"p95 higher by more than {guard.latency_p95:.0%}: more than {P95_SHARE:.0%} of requests "
-                f"above {self.latency.threshold:.0f} ms"
-            )
-            checks.append(GuardrailCheck("latency_p95", guard.latency_p95, look, breached, rule))
-        if self.errors is not None and guard.error_rate is not None:
-            look = self.errors.update(control.errors, arm.errors)
-            breached = look is not None and look.ci_low > guard.error_rate
             checks.append(
                 GuardrailCheck(
-                    "error_rate",
-                    guard.error_rate,
-                    look,
-                    breached,
-                    f"higher by more than {guard.error_rate:g}",
+                    "cost", guard.cost, look, look is not None and look.ci_low > guard.cost,
+                    f"higher by more than {guard.cost:.0%}",
+                    look.ci_high < guard.cost if look else _constant(control.cost, arm.cost),
                 )
-            )
+            )  # fmt: skip
+        if guard.latency_p95 is not None:
+            checks.append(self._latency(settings, guard.latency_p95, control, arm))
+        if self.errors is not None and guard.error_rate is not None:
+            look = self.errors.update(control.errors, arm.errors)
+            checks.append(
+                GuardrailCheck(
+                    "error_rate", guard.error_rate, look, look is not None and look.ci_low > guard.error_rate,
+                    f"higher by more than {guard.error_rate:g}",
+                    look.ci_high < guard.error_rate if look else _constant(control.errors, arm.errors),
+                )
+            )  # fmt: skip
         return tuple(checks)
 
-    def non_inferior(self, settings: ExperimentSettings, checks: tuple[GuardrailCheck, ...]) -> bool | None:
-        if settings.primary == "quality" or settings.guardrails.quality is None:
-            return None
-        quality = next(g for g in checks if g.metric == "quality")
-        return quality.look is not None and quality.look.ci_low > -settings.guardrails.quality
+    def _latency(
+        self, settings: ExperimentSettings, limit: float, control: ArmData, arm: ArmData
+    ) -> GuardrailCheck:
+        if self.latency is None and control.n < LATENCY_WARMUP:
+            rule = f"p95 higher by more than {limit:.0%} (fixed after {LATENCY_WARMUP} control requests)"
+            return GuardrailCheck("latency_p95", limit, None, False, rule, None)
+        if self.latency is None:  # fixed once: the sequence's threshold must not move with the data
+            threshold = control.p95() * (1 + limit)
+            self.latency = ExceedanceSequence(settings.alpha, P95_SHARE, threshold, P95_SHARE)
+        above = int(np.sum(np.asarray(arm.latencies) > self.latency.threshold))
+        look = self.latency.update(len(arm.latencies), above)
+        rule = (
+            f"p95 higher by more than {limit:.0%}: more than {P95_SHARE:.0%} of requests "
+            f"above {self.latency.threshold:.0f} ms"
+        )
+        breached = look is not None and look.ci_low > 0
+        return GuardrailCheck("latency_p95", limit, look, breached, rule, look.ci_high < 0 if look else None)
+
+
+def _constant(control: RunningMoments, candidate: RunningMoments) -> bool | None:
+    """Within when both arms have had one same value in every request so far (no variance, no
+    difference: an error rate of zero in both); unknown otherwise."""
+    if min(control.n, candidate.n) < 2:
+        return None
+    return (control.m2 == 0 and candidate.m2 == 0 and control.mean == candidate.mean) or None
 
 
 class Monitor:
@@ -254,9 +270,8 @@ class Monitor:
             primary_metric=settings.primary,
             primary=primary,
             guardrails=checks,
-            non_inferior=candidate.non_inferior(settings, checks) if warm else None,
             srm_mismatch=mismatch,
-            srm_text=srm.verdict if srm is not None else "",
+            srm_text=srm.verdict if mismatch and srm is not None else "",
             total=total,
             max_requests=self.plan.max_requests,
         )
@@ -268,9 +283,8 @@ class Monitor:
         counts = {arm: len(data.units) for arm, data in self.arms.items()}
         if sum(counts.values()) == 0:
             return None
-        threshold = self.settings.srm_threshold
-        chi_square = sample_ratio_mismatch(counts, self.shares, threshold=threshold)
-        return SRMCheck(chi_square, self._srm_sequence.update(counts), threshold)
+        p_value = self._srm_sequence.update(counts)
+        return SRMCheck(counts, dict(self.shares), p_value, self.settings.srm_threshold)
 
     def _decide(self, looks: dict[str, CandidateLook], total: int) -> Decision | None:
         promoted = [look for look in looks.values() if look.verdict == "promote"]

@@ -76,13 +76,19 @@ class _Sequence:
 
 
 class DifferenceSequence(_Sequence):
-    """Candidate mean minus control mean, two independent samples."""
+    """Candidate mean minus control mean, two independent samples. The variance of the estimate
+    is the larger of the unpooled one and the one from the two samples pooled: an arm whose
+    values are all equal so far (a candidate that always fails, a control that never does)
+    still gives a look when the other arm differs from it."""
 
     def update(self, control: RunningMoments, candidate: RunningMoments) -> Look | None:
         if min(control.n, candidate.n) < 2:
             return None
         effect = candidate.mean - control.mean
-        return self._look(control.n, candidate.n, effect, control.se2 + candidate.se2)
+        n = control.n + candidate.n
+        pooled_m2 = control.m2 + candidate.m2 + effect**2 * control.n * candidate.n / n
+        pooled = pooled_m2 / (n - 1) * (1 / control.n + 1 / candidate.n)
+        return self._look(control.n, candidate.n, effect, max(control.se2 + candidate.se2, pooled))
 
 
 class RelativeSequence(_Sequence):

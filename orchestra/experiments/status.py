@@ -19,7 +19,7 @@ from orchestra.experiments.monitor import Decision, Monitor, MonitorLook
 from orchestra.experiments.plan import Plan
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class ExperimentStatus:
     """A snapshot of one experiment."""
 
@@ -98,6 +98,9 @@ class ExperimentStatus:
             )
         lines += [f"{key}: {value}" for key, value in self.details.items()]
         return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return str(self)
 
     def _repr_html_(self) -> str:
         def table(frame: pl.DataFrame) -> str:

@@ -6,17 +6,21 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import yaml
 
 from orchestra import FunctionConnector, Orchestra
+from orchestra.cli import main
 from orchestra.errors import ConfigError
 from orchestra.improve.prompts import improve_prompts_async, with_reference
 from orchestra.improve.prompts_search import OrchestraAdapter
 from orchestra.improve.prompts_versions import rollback_prompt, write_back_prompt
 from orchestra.prompts import SYSTEM_PROMPT_TAG
+from orchestra.testing._wire import text_of
+from orchestra.testing.fake_openai import FakeOpenAI
 from orchestra.tracking.prompt_registry import PromptReference, PromptRegistry
 from orchestra.tracking.reader import load_requests
 from orchestra.types import ModelRequest
@@ -228,3 +232,60 @@ def _runs(tracking):
     client = MlflowClient(tracking.tracking_uri)
     experiment = client.get_experiment_by_name(tracking.experiment)
     return client.search_runs([experiment.experiment_id])
+
+
+class SystemAwareOpenAI(FakeOpenAI):
+    """The fake OpenAI server, replying to the system prompt and the question together."""
+
+    def _exchange(self, request, body):
+        exchange = super()._exchange(request, body)
+        system = next(
+            (text_of(m.get("content")) for m in body.get("messages") or [] if m.get("role") == "system"), ""
+        )
+        return replace(exchange, prompt=f"{system}\x1e{exchange.prompt}")
+
+
+def openai_reply(text: str) -> str:
+    """A proposer on reflection prompts, the solver on questions."""
+    system, question = text.split("\x1e", 1)
+    if question.startswith("I provided an assistant"):
+        return f"```\nSolve the arithmetic question. {FORMAT}\n```"
+    return solve(ModelRequest(prompt=question, system_prompt=system or None))
+
+
+def test_the_command_improves_and_rolls_back_a_prompt_over_the_openai_wire_format(tmp_path, tracking, capsys):
+    with SystemAwareOpenAI(reply=openai_reply) as server:
+        endpoint = {"type": "openai", "base_url": server.base_url, "api_key": "test-key"}
+        config = write_config(tmp_path, scorer="tests.test_prompt_improvement:score")
+        raw = yaml.safe_load(config.read_text(encoding="utf-8"))
+        raw["models"] = {
+            "solver": {**endpoint, "model": "gpt-4o-mini"},
+            "coach": {**endpoint, "model": "gpt-4o"},
+        }
+        config.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+        (tmp_path / "mlflow.yaml").write_text(
+            yaml.safe_dump(
+                {
+                    "tracking_uri": tracking.tracking_uri,
+                    "experiment": tracking.experiment,
+                    "artifact_location": tracking.artifact_location,
+                    "spool_dir": str(tmp_path / "spool-cli"),
+                    "trace_writer": "thread",
+                }
+            ),
+            encoding="utf-8",
+        )
+        orch = Orchestra(config, tracking=tracking)
+        for index, prompt in enumerate(PROMPTS):
+            orch.process_request_sync(prompt, task_type="arith", user_id=f"user-{index}")
+        orch.close()
+        assert main(["improve", "prompts", "--config", str(config)]) == 2
+        assert "needs --task-type" in capsys.readouterr().err
+        assert main(["improve", "prompts", "--task-type", "arith", "--config", str(config)]) == 0
+        out = capsys.readouterr().out
+        assert "decision: accepted" in out and "write-back: prompts:/arith-arith@production" in out
+        assert PromptRegistry(tracking).alias("arith-arith", "production").template.endswith(FORMAT)
+        assert (
+            main(["improve", "prompts", "--task-type", "arith", "--config", str(config), "--rollback"]) == 0
+        )
+        assert PromptRegistry(tracking).alias("arith-arith", "production").template == ""

@@ -289,7 +289,7 @@ async def test_a_better_candidate_is_promoted_written_back_and_rolled_back(
     result = await experiment.process_request(prompts[0], user_id="anyone")
     assert result["metadata"]["providers_used"] == [GPT4]  # the promoted arm serves everyone
     assert "written_back" in experiment.details
-    experiment.close()
+    await experiment.aclose()
     orch.flush_sync()
     orch.close()
 

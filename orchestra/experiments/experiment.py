@@ -290,10 +290,12 @@ class Experiment:
                 orch.close()
 
     async def aclose(self) -> None:
+        """`close`, after closing the candidates' own connectors (not those shared with the control)."""
+        shared = {id(connector) for connector in self.arms[CONTROL].model_registry}
         for arm, orch in self.arms.items():
             if arm != CONTROL:
                 for connector in orch.model_registry:
-                    if connector not in set(self.arms[CONTROL].model_registry):
+                    if id(connector) not in shared:
                         await connector.aclose()
         self.close()
 

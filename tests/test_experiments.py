@@ -136,6 +136,8 @@ def test_bad_experiment_settings_are_refused_with_the_key():
     orch = Orchestra({}, tracking=TrackingSettings(enabled=False))
     with pytest.raises(ConfigError, match="no experiment 'nope'"):
         orch.start_experiment("nope")
+    with pytest.raises(ConfigError, match=r"experiment 'x': alpha: .*less than 0\.5"):
+        orch.start_experiment("x", {"candidates": {"b": {"overrides": {"x": 1}}}, "alpha": 0.9})
     orch.close()
 
 

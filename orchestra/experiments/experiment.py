@@ -28,8 +28,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
+from pydantic import ValidationError
 
 from orchestra.config.experiments import CONTROL, ExperimentSettings
+from orchestra.config.loader import describe_validation_error
 from orchestra.errors import ConfigError, OrchestraError
 from orchestra.experiments.arms import build_arms, control_raw
 from orchestra.experiments.assignment import assign, unit_key
@@ -317,7 +319,11 @@ def start_experiment(
             )
         settings = orch.settings.experiments[name]
     elif isinstance(settings, dict):
-        settings = ExperimentSettings.model_validate(settings)
+        try:
+            settings = ExperimentSettings.model_validate(settings)
+        except ValidationError as err:
+            message = describe_validation_error(err, ExperimentSettings)
+            raise ConfigError(f"experiment {name!r}: {message}") from None
     return Experiment(name, settings, orch, **options)
 
 

@@ -1,7 +1,7 @@
 """The `orchestra` command.
 
 orchestra demo            # offline: replay recorded outputs under several configurations (--data PATH)
-orchestra sweep FILE      # run or resume a sweep of configurations (--dry-run to plan)
+orchestra sweep FILE      # run or resume a sweep of configurations (--dry-run to plan; --backend ray)
 orchestra check           # validate each provider's key and endpoint
 orchestra improve         # learn a router from logged calls, write back an improved config
 orchestra improve rollback  # restore the config before the last write-back
@@ -32,6 +32,11 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None) -> int:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     parser = argparse.ArgumentParser(prog="orchestra", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--profile",
+        default=None,
+        help="the mlflow.yaml profile to log to (e.g. team); sets ORCHESTRA_PROFILE",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser("demo", help="replay recorded model outputs under several configurations")
@@ -49,6 +54,16 @@ def _main(argv: list[str] | None) -> int:
         "--dry-run", action="store_true", help="print the arms, the calls and the expected cost"
     )
     sweep.add_argument("--limit", type=int, default=None, help="only the first N prompts")
+    sweep.add_argument("--backend", choices=["local", "ray"], default="local", help="where the arms run")
+    sweep.add_argument(
+        "--address", default=None, help="Ray cluster: auto, ray://HOST:10001 (default: a local one)"
+    )
+    sweep.add_argument(
+        "--workers", type=int, default=None, help="Ray: shards running at once (default: CPUs)"
+    )
+    sweep.add_argument(
+        "--shard-size", type=int, default=None, help="Ray: prompts per task (default: a whole arm)"
+    )
 
     improve = commands.add_parser(
         "improve", help="learn a router from logged calls; write back a better config"
@@ -85,6 +100,8 @@ def _main(argv: list[str] | None) -> int:
     ui.add_argument("--print", action="store_true", help="print the command instead of running it")
 
     args = parser.parse_args(argv)
+    if args.profile:  # read by every load of mlflow.yaml in this process and the ones it starts
+        os.environ["ORCHESTRA_PROFILE"] = args.profile
     try:
         if args.command == "demo":
             from orchestra.demo import main as demo_main
@@ -93,7 +110,15 @@ def _main(argv: list[str] | None) -> int:
         if args.command == "sweep":
             from orchestra.sweeps.runner import main as sweep_main
 
-            return sweep_main(args.path, dry_run=args.dry_run, limit=args.limit)
+            return sweep_main(
+                args.path,
+                dry_run=args.dry_run,
+                limit=args.limit,
+                backend=args.backend,
+                address=args.address,
+                workers=args.workers,
+                shard_size=args.shard_size,
+            )
         if args.command == "check":
             from orchestra.tools.test_connections import main as check_main
 

@@ -14,6 +14,7 @@ for _name in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME"):
 
 from orchestra import FunctionConnector, Orchestra  # noqa: E402
 from orchestra.tracking.settings import TrackingSettings  # noqa: E402
+from tests.team_services import postgres, ray_cluster, team_server  # noqa: E402, F401  (session fixtures)
 
 ROOT = Path(__file__).resolve().parents[1]
 ALPACA = ROOT / "data" / "alpacaeval" / "responses.parquet"

@@ -7,6 +7,7 @@ summary = summarize_outcomes(outcomes)   # requests, errors, cost, latency, shar
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestra.analysis.winrate import WinRate, win_rate
 from orchestra.errors import OrchestraError
+from orchestra.tracking.request_ids import next_request_id
 
 if TYPE_CHECKING:
     from orchestra.orchestrator import Orchestra
@@ -28,26 +30,35 @@ async def answer_all(
     prompts: Sequence[tuple[str, str]],
     concurrency: int,
     on_done: Callable[[int], None] | None = None,
+    *,
+    request_ids: Sequence[str] | None = None,
+    on_each: Callable[[int], None] | None = None,
     **request_kwargs: Any,
 ) -> list[Outcome]:
     """Every (prompt, task type) through `orch.process_request`, at most `concurrency` at once,
-    in prompt order; `on_done(n)` is called as the n-th request ends (answered or not)."""
+    in prompt order; `on_done(n)` is called as the n-th request ends (answered or not), and
+    `on_each(i)` as prompt i does. `request_ids` gives each request its id (a sweep's)."""
     limit = asyncio.Semaphore(concurrency)
     done = 0
 
-    async def one(prompt: str, task_type: str) -> Outcome:
+    async def one(index: int, prompt: str, task_type: str) -> Outcome:
         nonlocal done
         async with limit:
             try:
-                return await orch.process_request(prompt, task_type=task_type, **request_kwargs)
+                with next_request_id(request_ids[index]) if request_ids else contextlib.nullcontext():
+                    return await orch.process_request(prompt, task_type=task_type, **request_kwargs)
             except OrchestraError:
                 return None  # logged as a failed request; counted as an error
             finally:
                 done += 1
                 if on_done is not None:
                     on_done(done)
+                if on_each is not None:
+                    on_each(index)
 
-    return list(await asyncio.gather(*(one(prompt, task_type) for prompt, task_type in prompts)))
+    return list(
+        await asyncio.gather(*(one(i, prompt, task_type) for i, (prompt, task_type) in enumerate(prompts)))
+    )
 
 
 @dataclass(frozen=True)

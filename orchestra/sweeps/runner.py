@@ -11,8 +11,13 @@ under its own lease (a lock file beside a SQLite store, an experiment tag with a
 server; see `tracking/lease.py`). A second start of the same sweep runs the arms nobody holds and
 waits for the others, so each arm runs once and both end with the same summary.
 
+Request ids are the sweep's (`tracking/request_ids.py`): an arm that runs again writes the same
+rows and traces again, which `load_requests` reads once. With `backend="ray"` the arms run as Ray
+tasks (`ray_backend.py`).
+
     summary = run_sweep("experiments/alpacaeval_routing.yaml")
     summary = run_sweep("experiments/alpacaeval_routing.yaml", dry_run=True)   # arms, calls, cost
+    summary = run_sweep("experiments/alpacaeval_routing.yaml", backend="ray")  # on a local Ray
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
 from tqdm.auto import tqdm
@@ -39,10 +44,14 @@ from orchestra.sweeps.prompts import load_prompts
 from orchestra.sweeps.spec import Arm, SweepSpec, apply_overrides, expand_arms, read_sweep
 from orchestra.sync import run_sync
 from orchestra.tracking.lease import lease_for
+from orchestra.tracking.request_ids import sweep_request_id
 from orchestra.tracking.settings import TrackingSettings, load_tracking_settings
 from orchestra.tracking.store import MlflowStore
 from orchestra.tracking.tags import ARM_TAG, KIND_TAG, RUN_KEY_TAG, SUPERSEDED_TAG, SWEEP_TAG
 from orchestra.tracking.tracker import RunHandle, Tracker
+
+if TYPE_CHECKING:
+    from orchestra.sweeps.ray_backend import RayOptions
 
 
 @dataclass
@@ -80,13 +89,27 @@ def run_sweep(
     limit: int | None = None,
     tracking: TrackingSettings | None = None,
     progress: bool = True,
+    backend: Literal["local", "ray"] | RayOptions = "local",
 ) -> SweepSummary:
-    """Run (or resume, or plan with `dry_run`) the sweep described by `path`."""
-    return run_sync(_sweep(path, dry_run=dry_run, limit=limit, tracking=tracking, progress=progress))
+    """Run (or resume, or plan with `dry_run`) the sweep described by `path`; `backend="ray"`
+    (or `RayOptions(address=..., workers=...)`) runs its arms on a Ray cluster."""
+    sweep = _sweep(path, dry_run=dry_run, limit=limit, tracking=tracking, progress=progress, backend=backend)
+    if backend == "local" or dry_run:
+        return run_sync(sweep)
+    from orchestra.sweeps.ray_backend import RayOptions, ray_session
+
+    with ray_session(backend if isinstance(backend, RayOptions) else RayOptions()):  # from this thread
+        return run_sync(sweep)
 
 
 async def _sweep(
-    path: str | Path, *, dry_run: bool, limit: int | None, tracking: TrackingSettings | None, progress: bool
+    path: str | Path,
+    *,
+    dry_run: bool,
+    limit: int | None,
+    tracking: TrackingSettings | None,
+    progress: bool,
+    backend: Literal["local", "ray"] | RayOptions = "local",
 ) -> SweepSummary:
     sweep = read_sweep(path)
     spec, raw, config_path = sweep.spec, sweep.config, sweep.config_path
@@ -104,6 +127,22 @@ async def _sweep(
         if dry_run:
             plans = [await _plan(raw, arm, config_path, tracker, datasets, prompts) for arm in arms]
             return SweepSummary(spec.name, None, _plan_table(plans), plans=plans)
+        if backend != "local":
+            from orchestra.sweeps.ray_backend import RayOptions, execute_on_ray
+
+            options = backend if isinstance(backend, RayOptions) else RayOptions()
+            return await asyncio.to_thread(
+                execute_on_ray,
+                options,
+                spec,
+                sweep.identity,
+                raw,
+                arms,
+                config_path,
+                tracker,
+                prompts,
+                progress,
+            )
         return await _execute(
             spec, sweep.identity, raw, arms, config_path, tracker, datasets, prompts, progress
         )
@@ -225,17 +264,32 @@ async def _run_arm(
             assert scope.handle is not None
             orch.tracker.log_metrics(scope.handle, {"requests_done": done}, step=done)
 
-    params = {
+    params = arm_params(arm)
+    tags = {KIND_TAG: "sweep-arm", ARM_TAG: arm.arm_id, SWEEP_TAG: identity}
+    async with orch.run(arm.name, params=params, tags=tags, parent=parent) as scope:
+        outcomes = await answer_all(
+            orch,
+            prompts,
+            spec.concurrency,
+            on_done,
+            request_ids=arm_request_ids(identity, arm, len(prompts)),
+            user_id=spec.user_id,
+            session_id=arm.arm_id,
+        )
+        scope.log_metrics(arm_metrics(summarize_outcomes(outcomes)))
+
+
+def arm_request_ids(identity: str, arm: Arm, prompts: int) -> list[str]:
+    """The request id of each prompt of the arm: the same whenever the arm runs again."""
+    return [sweep_request_id(identity, arm.arm_id, index) for index in range(prompts)]
+
+
+def arm_params(arm: Arm) -> dict[str, Any]:
+    return {
         **{f"arm.{k}": v for k, v in arm.overrides.items()},
         "arm.seed": arm.seed,
         "arm.repetition": arm.repetition,
     }
-    tags = {KIND_TAG: "sweep-arm", ARM_TAG: arm.arm_id, SWEEP_TAG: identity}
-    async with orch.run(arm.name, params=params, tags=tags, parent=parent) as scope:
-        outcomes = await answer_all(
-            orch, prompts, spec.concurrency, on_done, user_id=spec.user_id, session_id=arm.arm_id
-        )
-        scope.log_metrics(arm_metrics(summarize_outcomes(outcomes)))
 
 
 def arm_metrics(summary: OutcomeSummary) -> dict[str, float]:
@@ -398,9 +452,23 @@ def render(summary: SweepSummary) -> str:
     return "\n".join(lines)
 
 
-def main(path: str, *, dry_run: bool = False, limit: int | None = None) -> int:
+def main(
+    path: str,
+    *,
+    dry_run: bool = False,
+    limit: int | None = None,
+    backend: Literal["local", "ray"] = "local",
+    address: str | None = None,
+    workers: int | None = None,
+    shard_size: int | None = None,
+) -> int:
     started = time.perf_counter()
-    summary = run_sweep(path, dry_run=dry_run, limit=limit)
+    chosen: Literal["local", "ray"] | RayOptions = backend
+    if backend == "ray":
+        from orchestra.sweeps.ray_backend import RayOptions
+
+        chosen = RayOptions(address=address, workers=workers, shard_size=shard_size)
+    summary = run_sweep(path, dry_run=dry_run, limit=limit, backend=chosen)
     print(render(summary))
     if not dry_run:
         print(f"  {time.perf_counter() - started:.1f} s")

@@ -5,7 +5,8 @@ releases it when its process dies, however it dies. On any other store (a tracki
 PostgreSQL) it is an experiment tag `orchestra.lease.<name>` holding the owner and a heartbeat
 that a thread renews; a lease whose heartbeat is older than `stale_after_s` is free to take.
 Tags have no compare-and-set, so a taker writes its claim, waits `settle_s` and reads it back:
-of two processes claiming at once, the last writer keeps it and the other sees it lost.
+of two processes claiming at once, the last writer keeps it and the other sees it lost (on
+PostgreSQL the second of two first claims may even fail to write: it has lost, too).
 
     lease = lease_for(store, "sweep-abc123")
     if lease.acquire(wait=False):
@@ -112,7 +113,7 @@ class TagLease:
         while True:
             current = self._read()
             if current is None or current.get("owner") == self.owner or self._stale(current):
-                self._write()
+                self._claim()
                 self._sleep(self._settle_s)
                 current = self._read()
                 if current is not None and current.get("owner") == self.owner:
@@ -142,6 +143,14 @@ class TagLease:
         except ValueError:
             return None
         return value if isinstance(value, dict) else None
+
+    def _claim(self) -> None:
+        """Write our claim. On PostgreSQL two first claims at the same instant collide on the
+        tag's key and one write fails: that claimant lost the race, which reading back shows."""
+        try:
+            self._write()
+        except Exception as err:  # a collision, or an outage: the read that follows tells which
+            logger.info("claiming lease %s failed (%s); reading back who holds it", self.key, err)
 
     def _write(self) -> None:
         value = json.dumps({"owner": self.owner, "heartbeat": self._clock()})

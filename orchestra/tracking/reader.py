@@ -5,7 +5,8 @@
 
 Reading goes straight to the runs' parquet parts (in place on a local artifact store, else
 downloaded), lazily and only the columns asked for; a request written twice (a part replayed
-under another name by an older version) is kept once (its last row).
+under another name by an older version, or a sweep's request run again: its id is the same) is
+kept once: its last row, from the newest run.
 """
 
 from __future__ import annotations
@@ -73,12 +74,14 @@ def load_requests(
 def _runs(
     store: MlflowStore, run_ids: list[str] | None, since: datetime | None
 ) -> dict[str, tuple[str, str]]:
-    """Run id -> (name, artifact URI); with `since`, runs that ended before it are skipped."""
+    """Run id -> (name, artifact URI), oldest run first; with `since`, runs that ended before it
+    are skipped."""
     if run_ids is not None:
         runs = [store.client.get_run(run_id) for run_id in run_ids]
     else:
         runs = store.client.search_runs([store.experiment_id], max_results=50_000)
     after_ms = None if since is None else _utc(since).timestamp() * 1000
+    runs = sorted(runs, key=lambda run: run.info.start_time or 0)  # a request's newest row is kept
     return {
         run.info.run_id: (run.info.run_name or run.info.run_id, run.info.artifact_uri)
         for run in runs

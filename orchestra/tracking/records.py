@@ -13,6 +13,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from orchestra.tracking.request_ids import take_request_id
+
 ROW_VERSION = 1
 
 
@@ -72,6 +74,11 @@ class RequestRecord:
     quality: float | None = None
     confidence: float | None = None
     tags: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # A sweep's request carries the id it predicted for it (see request_ids.py).
+        if (predicted := take_request_id()) is not None:
+            self.request_id = predicted
 
     @property
     def answered_model(self) -> str | None:

@@ -1,9 +1,12 @@
-"""Where logging goes: `mlflow.yaml`, overridden by MLflow's own environment variables.
+"""Where logging goes: a profile of `mlflow.yaml`, or MLflow's own environment variables.
 
-    settings = load_tracking_settings("mlflow.yaml")
+    settings = load_tracking_settings("mlflow.yaml")                  # the file's default profile
+    settings = load_tracking_settings("mlflow.yaml", profile="team")  # or ORCHESTRA_PROFILE=team
     settings.tracking_uri   # "sqlite:////abs/path/mlruns/mlflow.db"
 
-`MLFLOW_TRACKING_URI` and `MLFLOW_EXPERIMENT_NAME` win over the file, as MLflow users expect.
+A profile chosen by name (`--profile`, `ORCHESTRA_PROFILE`) is used as written. Otherwise
+`MLFLOW_TRACKING_URI` and `MLFLOW_EXPERIMENT_NAME` win over the file's default profile, as
+MLflow users expect. See `profiles.py` for the file's shape.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from orchestra.config.files import read_yaml
 from orchestra.config.loader import describe_validation_error
 from orchestra.errors import ConfigError
+from orchestra.tracking.profiles import PROFILE_VARIABLE, select_profile
 from orchestra.tracking.uris import check_scheme, masked_uri, register_uri_secret
 
 DEFAULT_FILE = "mlflow.yaml"
@@ -113,9 +117,10 @@ class TrackingSettings(BaseModel):
 
 
 def load_tracking_settings(
-    path: str | Path | None = None, *, search_from: Path | None = None
+    path: str | Path | None = None, *, search_from: Path | None = None, profile: str | None = None
 ) -> TrackingSettings:
-    """Settings from `path`, or from `mlflow.yaml` in `search_from` (default: cwd) if present."""
+    """Settings from `path`, or from `mlflow.yaml` in `search_from` (default: cwd) if present;
+    `profile` (else `ORCHESTRA_PROFILE`, else the file's `profile:`) picks one of its profiles."""
     if path is None:
         candidate = (search_from or Path.cwd()) / DEFAULT_FILE
         path = candidate if candidate.is_file() else None
@@ -127,10 +132,11 @@ def load_tracking_settings(
             raise ConfigError(f"tracking settings file {str(path)!r} does not exist")
         raw = read_yaml(path) or {}  # UTF-8 only, duplicate keys rejected
         base = path.parent
-    raw = dict(raw)
-    if os.environ.get("MLFLOW_TRACKING_URI"):
+    chosen = profile or os.environ.get(PROFILE_VARIABLE) or None
+    raw = select_profile(raw, chosen, origin=str(path or "tracking settings"))
+    if chosen is None and os.environ.get("MLFLOW_TRACKING_URI"):
         raw["tracking_uri"] = os.environ["MLFLOW_TRACKING_URI"]
-    if os.environ.get("MLFLOW_EXPERIMENT_NAME"):
+    if chosen is None and os.environ.get("MLFLOW_EXPERIMENT_NAME"):
         raw["experiment"] = os.environ["MLFLOW_EXPERIMENT_NAME"]
     raw.setdefault("base_dir", base)
     uri = raw.get("tracking_uri")

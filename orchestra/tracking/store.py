@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -31,6 +32,8 @@ _LINK_CHUNK = 100
 _MAX_BATCH = 1000  # MLflow's log_batch limit on params + metrics + tags
 _SQL = ("sqlite:", "postgresql", "mysql", "mssql")
 _SCHEMA_ATTEMPTS = 4
+_IMPORTING = threading.Lock()
+"""Python's import locks can deadlock two threads importing MLflow's circular modules at once."""
 
 
 class MlflowStore:
@@ -38,8 +41,9 @@ class MlflowStore:
 
     def __init__(self, settings: TrackingSettings) -> None:
         os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-        from mlflow.tracing.client import TracingClient
-        from mlflow.tracking import MlflowClient
+        with _IMPORTING:  # a writer thread may open a store while the caller's thread opens one
+            from mlflow.tracing.client import TracingClient
+            from mlflow.tracking import MlflowClient
 
         self.settings = settings
         uri = settings.tracking_uri
@@ -205,21 +209,47 @@ class MlflowStore:
 
 def forget_failed_server_checks() -> None:
     """Clear MLflow's cache of tracking-server versions (it keeps a failed check forever)."""
-    from mlflow.store.tracking.rest_store import RestStore
+    with _IMPORTING:
+        from mlflow.store.tracking.rest_store import RestStore
 
     RestStore._get_server_version.cache_clear()
 
 
+_SCHEMA_LOCK_KEY = 0x6F72636865737472  # "orchestr": PostgreSQL's advisory lock for the schema
+
+
 @contextlib.contextmanager
 def _schema_lock(settings: TrackingSettings) -> Iterator[None]:
-    """For a SQLite store, a lock file beside it while its tables are created (one process at a
-    time, so that two starting together do not both create them)."""
+    """While MLflow creates a new store's tables, one process at a time: a lock file beside a
+    SQLite store, an advisory lock in a PostgreSQL one (MLflow's migrations take seconds there,
+    and two processes running them at once fail on duplicate tables)."""
+    if settings.tracking_uri.startswith("postgresql"):
+        with _advisory_lock(settings.tracking_uri):
+            yield
+        return
     database = settings.sqlite_path
     if database is None or str(database) == ":memory:" or not os.access(database.parent, os.W_OK):
         yield  # a read-only store's tables exist already (nothing can create them)
         return
     with held(database.with_name(database.name + ".lock")):
         yield
+
+
+@contextlib.contextmanager
+def _advisory_lock(uri: str) -> Iterator[None]:
+    """PostgreSQL's session advisory lock `_SCHEMA_LOCK_KEY`, held on a connection of its own."""
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(uri, poolclass=sqlalchemy.pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            connection.exec_driver_sql(f"SELECT pg_advisory_lock({_SCHEMA_LOCK_KEY})")
+            try:
+                yield
+            finally:
+                connection.exec_driver_sql(f"SELECT pg_advisory_unlock({_SCHEMA_LOCK_KEY})")
+    finally:
+        engine.dispose()
 
 
 def _masked(err: BaseException) -> str:

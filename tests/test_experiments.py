@@ -37,6 +37,7 @@ from orchestra.improve.command import dataset_prompts
 from orchestra.improve.data import recorded_table
 from orchestra.improve.versions import rollback, versions
 from orchestra.tracking.reader import load_requests
+from orchestra.tracking.request_ids import next_request_id, sweep_request_id
 from orchestra.tracking.settings import TrackingSettings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -340,6 +341,36 @@ async def test_a_failing_candidate_breaches_the_error_guardrail_and_anonymous_re
     requests = experiment_requests(load_requests(tracking=tracking), "outage")
     assert requests.filter(pl.col("session_id").is_null())["phase"].to_list() == ["excluded"]
     assert set(requests.filter(pl.col("arm") == "broken")["status"]) == {"error"}  # failures are logged
+
+
+async def test_unit_request_assigns_by_the_logged_request_id(make_orchestra, tracking):
+    a = FunctionConnector("a", lambda request: "from a")
+    b = FunctionConnector("b", lambda request: "from b")
+    orch = make_orchestra({"a": a, "b": b}, rules=[{"providers": ["a"]}])
+    experiment = orch.start_experiment(
+        "per-request",
+        {
+            "candidates": {"b": {"overrides": {"routing.rules.0.providers": ["b"]}}},
+            "unit": "request",
+            "min_per_arm": 1_000,  # no look decides here: only assignment is under test
+        },
+        scorer=lambda prompt, response: None,
+    )
+    for _ in range(40):
+        await experiment.process_request("hi", user_id="same-user")
+    predicted = sweep_request_id("sweep", "arm", 0)
+    with next_request_id(predicted):  # an id set by the caller (a sweep) is the unit, and is kept
+        await experiment.process_request("hi", user_id="same-user")
+    experiment.close()
+    orch.flush_sync()
+    requests = experiment_requests(load_requests(tracking=tracking), "per-request")
+    assert requests.height == 41 and predicted in requests["request_id"].to_list()
+    assert set(requests["arm"]) == {"control", "b"}  # one user, both arms: the unit is the request
+    shares = experiment.monitor.shares
+    for row in requests.iter_rows(named=True):
+        again = assign(row["request_id"], experiment="per-request", salt="per-request", shares=shares)
+        assert again.arm == row["assigned_arm"] == row["arm"]
+        assert again.probability == pytest.approx(row["assignment_probability"])
 
 
 def _mlflow_yaml(folder: Path, tracking) -> Path:

@@ -49,11 +49,14 @@ def assign(unit: str, *, experiment: str, salt: str, shares: dict[str, float]) -
     return Assignment(arm, share, unit)
 
 
-def unit_key(kind: str, user_id: str | None, session_id: str | None) -> str | None:
-    """The key a request is assigned by: its user, its session, or (unit `request`) a fresh id.
-    None when the request has no such unit (an anonymous user, no session)."""
+def unit_key(
+    kind: str, user_id: str | None, session_id: str | None, request_id: str | None = None
+) -> str | None:
+    """The key a request is assigned by: its user, its session, or (unit `request`) its request
+    id (`request_id`, else a fresh one). None when the request has no such unit (an anonymous
+    user, no session)."""
     if kind == "request":
-        return uuid.uuid4().hex
+        return request_id or uuid.uuid4().hex
     value = user_id if kind == "user_id" else session_id
     if not value or (kind == "user_id" and value == ANONYMOUS):
         return None

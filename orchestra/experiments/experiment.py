@@ -22,8 +22,10 @@ whose look ends the experiment waits for that write-back (done in a worker threa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +46,7 @@ from orchestra.runs import CURRENT_RUN
 from orchestra.scoring.loading import Scorer, load_scorer
 from orchestra.sync import run_sync
 from orchestra.tracking.params import settings_params
+from orchestra.tracking.request_ids import next_request_id, take_request_id
 from orchestra.tracking.tags import (
     EXPERIMENT_ARM_TAG,
     EXPERIMENT_ASSIGNED_TAG,
@@ -134,7 +137,10 @@ class Experiment:
     ) -> Any:
         """`Orchestra.process_request` under the unit's arm; the request is logged with its
         assignment and, when analysed, counted towards the decision."""
-        arm, assigned, probability, phase = self._route(user_id, session_id, stream)
+        # Unit `request`: the unit is the request's own id (one a sweep predicted, else a new
+        # one), so the logged request id reproduces its assignment.
+        request_id = (take_request_id() or uuid.uuid4().hex) if self.settings.unit == "request" else None
+        arm, assigned, probability, phase = self._route(user_id, session_id, stream, request_id)
         request_tags = {
             **(tags if isinstance(tags, dict) else {}),
             EXPERIMENT_TAG: self.name,
@@ -145,16 +151,17 @@ class Experiment:
         }
         token = CURRENT_RUN.set(self.arm_runs[arm])
         try:
-            result = await self.arms[arm].process_request(
-                prompt,
-                task_type,
-                user_id,
-                *args,
-                session_id=session_id,
-                tags=request_tags,
-                stream=stream,
-                **kwargs,
-            )
+            with next_request_id(request_id) if request_id else contextlib.nullcontext():
+                result = await self.arms[arm].process_request(
+                    prompt,
+                    task_type,
+                    user_id,
+                    *args,
+                    session_id=session_id,
+                    tags=request_tags,
+                    stream=stream,
+                    **kwargs,
+                )
         except OrchestraError:
             if phase == "running":
                 self.monitor.record(arm, Observation(0.0, 0.0, math.nan, True))
@@ -180,11 +187,13 @@ class Experiment:
 
     # ---- internals -----------------------------------------------------------------------
 
-    def _route(self, user_id: str, session_id: str | None, stream: bool) -> tuple[str, str, float, str]:
+    def _route(
+        self, user_id: str, session_id: str | None, stream: bool, request_id: str | None
+    ) -> tuple[str, str, float, str]:
         """(arm serving, arm assigned, assignment probability, phase) of one request."""
         if self.monitor.decision is not None:
             return self.winner, self.winner, 1.0, "ended"
-        key = unit_key(self.settings.unit, user_id, session_id)
+        key = unit_key(self.settings.unit, user_id, session_id, request_id)
         if key is None:
             return CONTROL, CONTROL, self.monitor.shares[CONTROL], "excluded"
         assignment = assign(key, experiment=self.name, salt=self.salt, shares=self.monitor.shares)

@@ -19,7 +19,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestra.answering import choose_answer
 from orchestra.cache.base import ResponseCache
@@ -40,6 +40,7 @@ from orchestra.metadata import request_metadata
 from orchestra.metrics import MetricsCollector
 from orchestra.observability import Observability, configured_collectors, stage_timings
 from orchestra.pipeline import Answers, add_answers, gather_answers, new_context, stream_answer
+from orchestra.prompts.references import resolve_prompt_references, rule_system_prompt
 from orchestra.providers.base import BaseModelConnector
 from orchestra.providers.pricing import Price, PriceTable
 from orchestra.providers.recorded import ReplayDataset
@@ -65,6 +66,9 @@ from orchestra.tracking.tracker import RunHandle, Tracker
 from orchestra.types import ModelProvider, ModelRequest, TaskComplexity
 from orchestra.validation import RequestArguments, record_fields, validate_request
 
+if TYPE_CHECKING:
+    from orchestra.experiments.experiment import Experiment
+
 logger = get_logger("orchestra")
 
 
@@ -86,6 +90,7 @@ class Orchestra(Observability):
         `mlflow.yaml` path (default: the one beside the config). Pass `tracker` (and
         `datasets`) to share one tracking writer (and loaded datasets) between instances."""
         self.settings = load_settings(config if config is not None else {})
+        self.config_path = Path(config).resolve() if isinstance(config, str | Path) else None
         self.debug = debug
         self.enable_profiling = enable_profiling
         self.hooks = Hooks()
@@ -99,6 +104,7 @@ class Orchestra(Observability):
             self.tracking_settings = tracking
         else:
             self.tracking_settings = load_tracking_settings(tracking, search_from=self.settings.base_dir)
+        resolve_prompt_references(self.settings, self.tracking_settings)
         set_pattern_detection(self.tracking_settings.redact_patterns)
         self.prices = _price_table(self.settings)
         self.model_registry = ModelRegistry()
@@ -175,6 +181,14 @@ class Orchestra(Observability):
         if guard is None or guard.connector is not connector:
             guard = self._guards[name] = build_guard(name, connector, self.settings, self.cache)
         return guard
+
+    def start_experiment(self, name: str, settings: Any = None, **options: Any) -> Experiment:
+        """Start experiment `name` (the config's `experiments:` section, or `settings`) on this
+        instance's traffic; send requests through `experiment.process_request` (see
+        `orchestra.experiments`)."""
+        from orchestra.experiments.experiment import start_experiment
+
+        return start_experiment(self, name, settings, **options)
 
     # ---- runs -----------------------------------------------------------------------------
 
@@ -267,6 +281,7 @@ class Orchestra(Observability):
                 )
                 record.route_end_ns = time.time_ns()
                 record.routing = decision.as_dict()
+                system_prompt = rule_system_prompt(self.task_router.rules, decision, record, system_prompt)
                 if self.hooks.wants("after_route"):
                     await self.hooks.emit("after_route", request_id=record.request_id, decision=decision)
                 options = {

@@ -17,7 +17,7 @@ CORE_TESTS := tests/test_engine.py tests/test_pipeline.py tests/test_routing.py 
 
 export MLFLOW_DISABLE_TELEMETRY ?= true
 
-.PHONY: setup demo test lint services ui clean package-test
+.PHONY: setup demo test lint services ui clean package-test docs
 
 setup: $(STAMP)
 
@@ -32,7 +32,7 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(BIN)/orchestra demo
 
-test: setup lint services
+test: setup lint docs services
 	$(BIN)/python -m pytest tests $(addprefix --ignore=,$(CORE_TESTS))
 	$(BIN)/python -m pytest $(CORE_TESTS) $(addprefix --cov=orchestra/,$(CORE_PACKAGES)) \
 		--cov-report=term:skip-covered --cov-fail-under=$(COVERAGE_FLOOR)
@@ -43,6 +43,11 @@ test: setup lint services
 # repository and run `orchestra --help`, `check` and a short offline demo from there.
 package-test: setup
 	PYTHON=$(BIN)/python scripts/package-test.sh
+
+# The documentation site (MkDocs Material + mkdocstrings) into site/; --strict fails on a broken
+# link or API reference. `$(BIN)/mkdocs serve` previews it.
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 services:
 	scripts/install-test-services.sh

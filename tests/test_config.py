@@ -111,7 +111,7 @@ def test_unset_variable_names_the_key_and_the_variable(monkeypatch):
 @pytest.mark.parametrize(
     ("config", "expected"),
     [
-        ({"routng": {}}, r"routng: unknown key \(allowed here: consensus, datasets, framework"),
+        ({"routng": {}}, r"routng: unknown key \(allowed here: consensus, datasets, experiments, framework"),
         (
             {"routing": {"rules": [{"providers": ["a"], "complexity": "hard"}]}},
             r"routing\.rules\.0\.complexity.*'simple'.*'hard'",

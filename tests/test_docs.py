@@ -1,5 +1,5 @@
 """Documentation that cannot go stale: every docstring example (`>>>`) runs, and every public
-name has a docstring and is named in the README."""
+name has a docstring and is named in the documentation (the README and docs/)."""
 
 from __future__ import annotations
 
@@ -38,8 +38,9 @@ def test_there_are_runnable_examples() -> None:
     assert len(modules_with_examples()) >= 6
 
 
-def test_every_public_name_has_a_docstring_and_is_in_the_readme() -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+def test_every_public_name_has_a_docstring_and_is_documented() -> None:
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    readme = "\n".join(page.read_text(encoding="utf-8") for page in pages)
     undocumented, unmentioned = [], []
     for name in orchestra.__all__:
         if name == "__version__":

@@ -230,10 +230,12 @@ CHILD = textwrap.dedent("""
             for i in range(count):
                 result = await orch.process_request(f"{name} {i}", user_id="u")
                 print(result["metadata"]["request_id"], flush=True)  # acknowledged
-        print("FLUSH", bool(await orch.flush()), flush=True)
+        flushed = await orch.flush()
+        print("FLUSH", bool(flushed), flushed.pending, flushed.error, flush=True)
 
     asyncio.run(main())
-    print("CLOSE", bool(orch.close()), flush=True)
+    closed = orch.close()
+    print("CLOSE", bool(closed), closed.pending, closed.error, flush=True)
 """)
 
 

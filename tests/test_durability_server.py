@@ -137,3 +137,24 @@ def test_a_lease_on_a_server_is_a_tag_with_an_owner_and_a_heartbeat(server, tmp_
     assert not TagLease(store, "sweep-x", **options).acquire()
     second.release()
     assert TagLease(store, "sweep-x", **options).acquire()
+
+
+def test_assessments_reach_a_server_once(server, tmp_path):
+    from tests.test_assessments import _record
+
+    server.start()
+    store = MlflowStore(settings_for(server, tmp_path))
+    run_id = store.create_run("feedback", run_key="feedback", params={}, tags={})
+    records = [_record(f"{i + 1:031x}f", 1.0, 0.5) for i in range(3)]
+    assert store.write_traces(run_id, records) == 3
+    assert store.write_traces(run_id, records) == 3  # a retried batch: its traces again ...
+    assert store.write_feedback(records) == 0  # ... and no assessment twice
+    for record in records:
+        assessments = store.client.get_trace(record.trace_id).info.assessments
+        assert sorted((a.name, a.value) for a in assessments) == [
+            ("confidence", 0.5),
+            ("consensus_agreement", 0.5),
+            ("quality", 0.0),
+            ("quality", 1.0),
+            ("quality", 1.0),
+        ]

@@ -1,6 +1,7 @@
 """The MLflow UI, for real: `orchestra ui` serves a store holding a small logged sweep, and headless
 Chromium (Debian's package) renders the experiment, a run and its request traces. The pages'
-rendered text is checked, and screenshots are kept in test-artifacts/ui/."""
+rendered text is checked (the traces table shows each request's quality assessment), and
+screenshots are kept in test-artifacts/ui/."""
 
 from __future__ import annotations
 
@@ -115,6 +116,7 @@ def served(tmp_path_factory, empty_store_template):
         "experiment": store.experiment_id,
         "arms": arms,
         "profile": folder / "chrome",
+        "uri": tracking.tracking_uri,
     }
     os.killpg(server.pid, 15)
     server.wait(30)
@@ -165,3 +167,21 @@ def test_request_traces_are_rendered(served):
     )
     assert "5 of 5" in text  # every request of the arm is a trace
     assert '"prompt":' in text and '"response":' in text and "OK" in text
+
+
+def test_trace_table_shows_the_quality_assessment(served):
+    from mlflow.tracking import MlflowClient
+
+    arm = next(run for run in served["arms"] if run["name"].startswith("ui-mistral"))
+    traces = MlflowClient(served["uri"]).search_traces(locations=[served["experiment"]], run_id=arm["run_id"])
+    labels = [a.value for t in traces for a in t.info.assessments if a.name == "quality"]
+    assert len(labels) == 5  # every request's judge label is an assessment on its trace
+    text = render(
+        f"{served['url']}/#/experiments/{served['experiment']}/runs/{arm['run_id']}/traces",
+        served["profile"],
+        ARTIFACTS / "run-traces-quality.png",
+    )
+    assert "Assessments (1/1)" in text  # the quality column, shown by default
+    shown = re.search(r"quality AVG ([0-9.]+)", text)
+    assert shown is not None, text[:2000]
+    assert float(shown.group(1)) == pytest.approx(sum(labels) / len(labels), abs=0.01)

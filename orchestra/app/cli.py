@@ -5,6 +5,8 @@ orchestra sweep FILE      # run or resume a sweep of configurations (--dry-run t
 orchestra check           # validate each provider's key and endpoint
 orchestra improve         # learn a router from logged calls, write back an improved config
 orchestra improve rollback  # restore the config before the last write-back
+orchestra improve prompts --task-type T  # propose better system prompts, keep one that passes the gate
+orchestra experiment status NAME  # an experiment's arms, always-valid estimate, SRM, guardrails, decision
 orchestra plugins         # list the plugins installed packages provide
 orchestra ui              # start the MLflow UI on the configured store (loopback)
 """
@@ -66,7 +68,7 @@ def _main(argv: list[str] | None) -> int:
     improve = commands.add_parser(
         "improve", help="learn a router from logged calls; write back a better config"
     )
-    improve.add_argument("action", nargs="?", choices=["run", "rollback"], default="run")
+    improve.add_argument("action", nargs="?", choices=["run", "rollback", "prompts"], default="run")
     improve.add_argument("--config", default="config.yaml")
     improve.add_argument("--tracking", default=None, help="mlflow.yaml (default: beside the config)")
     improve.add_argument("--runs", nargs="*", default=None, help="learn from these runs (default: all)")
@@ -75,6 +77,20 @@ def _main(argv: list[str] | None) -> int:
     improve.add_argument("--force", action="store_true", help="write the config even if not accepted")
     improve.add_argument("--schedule", action="store_true", help="every improvement.analysis_interval h")
     improve.add_argument("--cycles", type=int, default=None, help="with --schedule: stop after N cycles")
+    improve.add_argument(
+        "--task-type", default=None, help="prompts: the task type whose system prompt to improve"
+    )
+    improve.add_argument(
+        "--rollback", action="store_true", help="prompts: move the alias back one write-back"
+    )
+
+    experiment = commands.add_parser(
+        "experiment", help="an experiment's status (experiments: in config.yaml)"
+    )
+    experiment.add_argument("action", choices=["status"])
+    experiment.add_argument("name")
+    experiment.add_argument("--config", default="config.yaml")
+    experiment.add_argument("--tracking", default=None, help="mlflow.yaml (default: beside the config)")
 
     commands.add_parser("plugins", help="list the plugins installed packages provide (and broken ones)")
 
@@ -107,6 +123,16 @@ def _main(argv: list[str] | None) -> int:
             from orchestra.app.check import main as check_main
 
             return check_main(["--config", args.config])
+        if args.command == "improve" and args.action == "prompts":
+            from orchestra.improve.prompts_command import main as prompts_main
+
+            return prompts_main(
+                args.config, task_type=args.task_type, tracking_path=args.tracking, rollback=args.rollback
+            )
+        if args.command == "experiment":
+            from orchestra.experiments.command import status_main
+
+            return status_main(args.name, config=args.config, tracking_path=args.tracking)
         if args.command == "improve" and args.action == "rollback":
             from orchestra.improve.command import rollback_main
 

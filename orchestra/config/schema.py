@@ -1,9 +1,9 @@
 """Typed settings for `config.yaml`, in the seed's shape.
 
-Sections: framework, models, datasets, routing, consensus, improvement, performance, pricing.
-Unknown keys are rejected so that a typo is an error, not a silently ignored setting. Older
-spellings of a few keys are rewritten to the current ones before validation, with a deprecation
-warning (`orchestra.compat.rewrite_config`), so each setting has one name here.
+Sections: framework, models, datasets, routing, consensus, improvement, performance, pricing,
+experiments. Unknown keys are rejected so that a typo is an error, not a silently ignored
+setting. Older spellings of a few keys are rewritten to the current ones before validation, with
+a deprecation warning (`orchestra.compat.rewrite_config`), so each setting has one name here.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from orchestra.config.experiments import ExperimentSettings
 from orchestra.types import ModelProvider, TaskComplexity
 
 ANY: Literal["any"] = "any"
@@ -137,6 +138,12 @@ class RoutingRule(_Section):
     providers: list[str] = Field(min_length=1)
     require_consensus: bool = False
     min_providers: int | None = Field(default=None, ge=1)
+    system_prompt: str | None = None
+    """The system prompt of requests this rule routes (unless the call passes one): text, or a
+    reference into MLflow's Prompt Registry, `prompts:/name/3` or `prompts:/name@production`,
+    resolved when `Orchestra` starts (see `orchestra.prompts`)."""
+    _system_prompt_source: str | None = PrivateAttr(default=None)
+    """The registry version a resolved reference came from (`prompts:/name/3`), logged as a tag."""
 
     def matches(self, task_type: str, complexity: TaskComplexity) -> bool:
         return self.task_type in (ANY, task_type) and self.complexity in (ANY, complexity)
@@ -251,6 +258,26 @@ class ConsensusSettings(_Section):
     timeout_s: float | None = Field(default=None, gt=0)
 
 
+class PromptImprovementSettings(_Section):
+    """`orchestra improve prompts --task-type T`: better system prompts for a task type's rule.
+
+    `proposer` (a provider under models) proposes new prompts from logged low-quality requests
+    (quality below `low_quality`, by the logged label or by `scorer`); GEPA searches with at most
+    `max_evaluations` requests through `process_request`; the best prompt on the select split
+    faces the current one on the confirm split, through the gate of `orchestra improve`. The
+    winner becomes a new version of prompt `registry_name` (default `<framework.name>-<task
+    type>`) in MLflow's Prompt Registry, and `alias` is moved to it."""
+
+    proposer: str | None = None
+    scorer: str | None = None
+    """`module:function` called as f(prompt, response) -> float | None (default: quality labels)."""
+    low_quality: float = Field(default=0.5, ge=0.0, le=1.0)
+    max_evaluations: int = Field(default=200, ge=1)
+    minibatch: int = Field(default=3, ge=1)
+    registry_name: str | None = None
+    alias: str = "production"
+
+
 class ImprovementSettings(_Section):
     """`orchestra improve`: learn a router from logged calls and write back a better config.
 
@@ -293,6 +320,7 @@ class ImprovementSettings(_Section):
     the current config there (`match_quality`)."""
     calibration: Literal["isotonic", "platt"] = "platt"
     split_seed: int = 0
+    prompts: PromptImprovementSettings = Field(default_factory=PromptImprovementSettings)
 
 
 class PerformanceSettings(_Section):
@@ -331,6 +359,7 @@ class Settings(_Section):
     improvement: ImprovementSettings = Field(default_factory=ImprovementSettings)
     performance: PerformanceSettings = Field(default_factory=PerformanceSettings)
     pricing: PricingSettings = Field(default_factory=PricingSettings)
+    experiments: dict[str, ExperimentSettings] = Field(default_factory=dict)
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
 

@@ -25,7 +25,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal, Unpack, overload
+from typing import TYPE_CHECKING, Any, Literal, Unpack, overload
 
 from orchestra.cache.base import ResponseCache
 from orchestra.compat import deprecated
@@ -51,6 +51,7 @@ from orchestra.errors import (
 )
 from orchestra.logs import configure_logging, get_logger
 from orchestra.metrics import MetricsCollector, configured_collectors
+from orchestra.prompts.references import resolve_prompt_references, rule_system_prompt
 from orchestra.providers.base import BaseModelConnector
 from orchestra.providers.pricing import Price, PriceTable
 from orchestra.providers.recorded import ReplayDataset
@@ -71,6 +72,9 @@ from orchestra.tracking.settings import TrackingSettings, load_tracking_settings
 from orchestra.tracking.tags import KIND_TAG
 from orchestra.tracking.tracker import RunHandle, Tracker
 from orchestra.types import ModelProvider
+
+if TYPE_CHECKING:
+    from orchestra.experiments.experiment import Experiment
 
 logger = get_logger("orchestra")
 
@@ -98,6 +102,7 @@ class Orchestra(Observability):
         `./mlruns`), routing history and the response cache are opened by `await orch.start()`,
         `async with Orchestra(...)`, or the first request."""
         self.settings = load_settings(config if config is not None else {})
+        self.config_path = Path(config).resolve() if isinstance(config, str | Path) else None
         self.debug = debug
         self.enable_profiling = enable_profiling
         self.hooks = Hooks()
@@ -111,6 +116,7 @@ class Orchestra(Observability):
             self.tracking_settings = tracking
         else:
             self.tracking_settings = load_tracking_settings(tracking, search_from=self.settings.base_dir)
+        resolve_prompt_references(self.settings, self.tracking_settings)  # only rules naming prompts:/
         set_pattern_detection(self.tracking_settings.redact_patterns)
         self.prices = _price_table(self.settings)
         self.model_registry = ModelRegistry()
@@ -220,6 +226,14 @@ class Orchestra(Observability):
         if guard is None or guard.connector is not connector:
             guard = self._guards[name] = build_guard(name, connector, self.settings, self.cache, self.limits)
         return guard
+
+    def start_experiment(self, name: str, settings: Any = None, **options: Any) -> Experiment:
+        """Start experiment `name` (the config's `experiments:` section, or `settings`) on this
+        instance's traffic; send requests through `experiment.process_request` (see
+        `orchestra.experiments`)."""
+        from orchestra.experiments.experiment import start_experiment
+
+        return start_experiment(self, name, settings, **options)
 
     # ---- runs -----------------------------------------------------------------------------
 
@@ -408,6 +422,9 @@ class Orchestra(Observability):
         )
         record.route_end_ns = time.time_ns()
         record.routing = decision.as_dict()
+        system_prompt = rule_system_prompt(self.task_router.rules, decision, record, options.system_prompt)
+        if system_prompt != options.system_prompt:
+            options = replace(options, system_prompt=system_prompt)
         if self.hooks.wants("after_route"):
             await self.hooks.emit("after_route", request_id=record.request_id, decision=decision)
         timeout = (

@@ -18,12 +18,26 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from orchestra.errors import ConfigError
-from orchestra.improve.report import ImprovementReport
 
 HISTORY = "history.jsonl"
+
+
+class Accepted(Protocol):
+    """What a write-back needs of a decision: an `ImprovementReport`, an experiment's promotion,
+    a system prompt's improvement."""
+
+    @property
+    def accepted(self) -> bool: ...
+
+    @property
+    def reason(self) -> str: ...
+
+    def render(self) -> str: ...
+
+    def evidence(self) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -58,10 +72,10 @@ def history(config: str | Path) -> list[dict[str, Any]]:
 
 
 def write_back(
-    report: ImprovementReport, config: str | Path, *, force: bool = False, now: datetime | None = None
+    report: Accepted, config: str | Path, *, force: bool = False, now: datetime | None = None
 ) -> ConfigChange:
-    """Replace `config` with the report's candidate config, keeping the current one. Refuses
-    unless the report was accepted (or `force`)."""
+    """Replace `config` with the report's candidate config (`report.render()`), keeping the
+    current one. Refuses unless the report was accepted (or `force`)."""
     if not report.accepted and not force:
         raise ConfigError(f"the candidate config was not accepted ({report.reason}); use force to write it")
     path = Path(config)

@@ -136,7 +136,8 @@ def execute_on_ray(
     """Run the sweep's arms on Ray; returns the `SweepSummary` (see the module docstring)."""
     import ray
 
-    from orchestra.sweeps.runner import SweepSummary, _log_summary, _parent, _summary
+    from orchestra.sweeps.runner import SweepSummary, _link_prompt_set, _log_summary, _parent, _summary
+    from orchestra.tracking.datasets import register_prompt_set
 
     workers = options.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
     store = MlflowStore(tracker.settings)
@@ -145,6 +146,7 @@ def execute_on_ray(
     parent_lease.acquire(wait=True)
     try:
         parent = _parent(store, tracker, spec, identity, len(arms), len(prompts))
+        dataset = register_prompt_set(store, spec.name, prompts)
     finally:
         parent_lease.release()
     assert parent.run_id is not None
@@ -154,7 +156,13 @@ def execute_on_ray(
     ledger: Any = ray.remote(LimitsLedger).options(**ledger_options).remote(options.clock, options.slack_s)
     reporter: Any = ray.remote(Progress).options(num_cpus=0).remote()
     limits = ClusterLimitsSpec(
-        ledger, workers, options.batch, slack_s=options.slack_s, clock=options.clock, sleep=options.sleep
+        ledger,
+        workers,
+        options.batch,
+        slack_s=options.slack_s,
+        clock=options.clock,
+        sleep=options.sleep,
+        estimate_offset=options.clock is time.time,  # an injected clock is one every process reads
     )
     bar = tqdm(
         total=len(arms) * len(prompts), desc=spec.name, disable=not progress, file=sys.stderr, unit="req"
@@ -190,6 +198,7 @@ def execute_on_ray(
     tracker.flush()
     table = _summary(store, parent.run_id, arms)
     _log_summary(store, parent.run_id, table, spec.name)
+    _link_prompt_set(store, dataset, parent.run_id, table)
     store.terminate(parent.run_id, "FINISHED")
     return SweepSummary(spec.name, parent.run_id, table, skipped=[a.name for a in arms if a.name in skipped])
 

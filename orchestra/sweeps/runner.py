@@ -4,7 +4,8 @@ Resumable: the parent run is found again by the sweep's identity (a hash of the 
 its config), arms whose run finished are skipped, and an arm interrupted midway is marked
 superseded (KILLED if still RUNNING; FAILED if its crashed process's journal was recovered)
 before it runs again, so nothing is counted twice. At the end the summary table and the
-cost-quality plot are printed and logged as artifacts of the parent run.
+cost-quality plot are printed and logged as artifacts of the parent run. The prompt set is an
+MLflow evaluation dataset (`tracking/datasets.py`), the input of the parent and every arm run.
 
 Safe across processes: the parent run is found or created under a lease, and each arm runs
 under its own lease (a lock file beside a SQLite store, an experiment tag with a heartbeat on a
@@ -45,6 +46,7 @@ from orchestra.sweeps.arms import OutcomeSummary, answer_all, summarize_outcomes
 from orchestra.sweeps.prompts import load_prompts
 from orchestra.sweeps.spec import Arm, SweepSpec, apply_overrides, expand_arms, read_sweep
 from orchestra.sync import run_sync
+from orchestra.tracking.datasets import link_runs, register_prompt_set
 from orchestra.tracking.lease import lease_for
 from orchestra.tracking.request_ids import sweep_request_id
 from orchestra.tracking.settings import TrackingSettings, load_tracking_settings
@@ -170,6 +172,7 @@ async def _execute(
     await asyncio.to_thread(parent_lease.acquire, wait=True)
     try:
         parent = _parent(store, tracker, spec, identity, len(arms), len(prompts))
+        dataset = register_prompt_set(store, spec.name, prompts)
     finally:
         parent_lease.release()
     assert parent.run_id is not None
@@ -210,6 +213,7 @@ async def _execute(
     await asyncio.to_thread(tracker.flush)
     table = _summary(store, parent.run_id, arms)
     _log_summary(store, parent.run_id, table, spec.name)
+    _link_prompt_set(store, dataset, parent.run_id, table)
     store.terminate(parent.run_id, "FINISHED")
     return SweepSummary(spec.name, parent.run_id, table, skipped=[a.name for a in arms if a.name in skipped])
 
@@ -350,6 +354,11 @@ def _summary(store: MlflowStore, parent_id: str, arms: list[Arm]) -> pl.DataFram
             }
         )
     return pl.DataFrame(rows)
+
+
+def _link_prompt_set(store: MlflowStore, dataset: Any, parent_id: str, table: pl.DataFrame) -> None:
+    """The prompt set is the input of the parent run and of each arm's run in the summary."""
+    link_runs(store, dataset, [parent_id, *table.get_column("run_id", default=pl.Series([]))])
 
 
 def _log_summary(store: MlflowStore, parent_id: str, table: pl.DataFrame, name: str) -> None:

@@ -50,7 +50,8 @@ class TrackingSettings(BaseModel):
     part_interval_s: float = Field(default=10.0, gt=0)
     durability: Literal["batch", "always", "none"] = "batch"
     """When a record is safe: `batch` fsyncs the journal every `sync_interval_s` or `max_queue`
-    records, `always` before `process_request` returns, `none` never (see README, Durability)."""
+    records, `always` before `process_request` returns, `none` never (see Durability in
+    docs/guides/tracking.md)."""
     sync_interval_s: float = Field(default=0.05, gt=0)
     max_queue: int = Field(default=256, ge=1)
     """Records held in memory before they are in the journal; producers wait beyond it."""

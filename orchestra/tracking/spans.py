@@ -124,7 +124,7 @@ def _call_span(
     return _span(
         trace_int,
         trace_id,
-        _span_id(record.request_id, f"call:{index}"),
+        _call_span_int(record.request_id, index),
         root_id,
         name=f"call {call.provider}",
         span_type=SpanType.CHAT_MODEL,
@@ -193,6 +193,15 @@ def _span(
         resource=_EMPTY_RESOURCE,
     )
     return Span(otel_span)
+
+
+def call_span_id(request_id: str, index: int) -> str:
+    """The MLflow span id (16 hex digits) of a request's call number `index`."""
+    return f"{_call_span_int(request_id, index):016x}"
+
+
+def _call_span_int(request_id: str, index: int) -> int:
+    return _span_id(request_id, f"call:{index}")
 
 
 def _span_id(request_id: str, part: str) -> int:

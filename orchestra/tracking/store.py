@@ -1,4 +1,5 @@
-"""Every MLflow call orchestra makes, in one place (runs, params, metrics, traces, artifacts).
+"""Every MLflow call orchestra makes, in one place (runs, params, metrics, traces, assessments,
+artifacts).
 
 store = MlflowStore(settings)
 run_id = store.create_run("my-arm", run_key="k1", params={"seed": "0"}, tags={})
@@ -170,7 +171,17 @@ class MlflowStore:
         trace_ids = [record.trace_id for record in records]
         for start in range(0, len(trace_ids), _LINK_CHUNK):
             self.client.link_traces_to_run(trace_ids[start : start + _LINK_CHUNK], run_id)
+        self.write_feedback(records)
         return len(records)
+
+    def write_feedback(self, records: Iterable[RequestRecord]) -> int:
+        """Log each record's quality signals as assessments on its (written) trace; one that is
+        there already (the same id: a retried batch) is kept as it is. Returns how many are new."""
+        from orchestra.tracking.assessment_writer import write_assessments
+        from orchestra.tracking.assessments import request_feedback
+
+        feedback = [item for record in records for item in request_feedback(record)]
+        return write_assessments(self._tracing.store, feedback)
 
     def write_request_part(self, run_id: str, rows: list[dict[str, Any]] | pa.Table, part_name: str) -> None:
         """One parquet part of the run's request table, under artifacts `requests/` (a part of

@@ -59,6 +59,11 @@ ADOPT_EVERY_S = 10.0
 """How often a running process looks for journals of processes that died meanwhile."""
 _RETRY_S = (1.0, 2.0, 4.0, 8.0)
 """Waits between passes while the store fails (a flush tries at once)."""
+FLUSH_PASSES = 8
+"""Passes a flush makes while something is still owed without an outage: work that arrived
+during a pass (an adopted journal), or other writers holding the store's lock (SQLite's
+"database is locked"); contention passes, an outage does not."""
+_CONTENTION = ("database is locked", "database is busy", "database table is locked")
 
 
 class TrackingWriter:
@@ -156,9 +161,18 @@ class TrackingWriter:
             self._intake.barrier().result(_remaining(deadline))
         except FutureTimeout:
             return self.result(timed_out=True)
-        for sink in ("rows", "traces"):  # rows first: a run is created before its traces go
-            if not self._barrier(sink).wait(_remaining(deadline)):
-                return self.result(timed_out=True)
+        for attempt in range(FLUSH_PASSES):
+            for sink in ("rows", "traces"):  # rows first: a run is created before its traces go
+                if not self._barrier(sink).wait(_remaining(deadline)):
+                    return self.result(timed_out=True)
+            result = self.result()
+            if not result.pending or (result.error is not None and not _contended(result.error)):
+                return result
+            # Owed and not failing: work that came during the pass (a dead process's journal,
+            # adopted) or a lock other writers held; a pass ends both.
+            if result.error is not None:
+                pause = min(0.05 * 2**attempt, 2.0)
+                time.sleep(pause if deadline is None else min(pause, _remaining(deadline) or 0.0))
         return self.result()
 
     def result(self, *, timed_out: bool = False) -> FlushResult:
@@ -437,6 +451,11 @@ class TrackingWriter:
             closing, self._retired = self._retired, []
         for journal in closing:
             journal.close(delete_if_empty=True)
+
+
+def _contended(failure: str | None) -> bool:
+    """Whether a sink's failure is only lock contention between writers of one store."""
+    return failure is not None and any(words in failure.lower() for words in _CONTENTION)
 
 
 def _remaining(deadline: float | None) -> float | None:

@@ -1,0 +1,135 @@
+"""How long orchestra takes to start: `import orchestra`, `Orchestra.from_config` on the shipped config,
+and a warm 3-answer similarity consensus.
+
+    .venv/bin/python benchmarks/startup.py [--repeats 7] [--prompts 30]
+
+- import: `import orchestra` in a fresh interpreter, the median of `--repeats`; then one
+  `python -X importtime -c "import orchestra"` and the packages that cost most (cumulative time
+  of each top-level package imported while importing orchestra, as first imported);
+- from_config: in a fresh interpreter that has imported orchestra, `Orchestra.from_config` on a
+  copy of the shipped `config.yaml` and `mlflow.yaml` in a temporary folder (so the SQLite store
+  is created there), the median of `--repeats` processes;
+- consensus: `benchmarks/consensus_speed.py`'s timing on AlpacaEval answers of the three strong
+  models, default embedding backend, warm model: `warm` is three new answers embedded together
+  plus the medoid, `after_last_answer` is what is left once the first two are embedded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+import yaml
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+ROOT = Path(__file__).resolve().parents[1]
+_IMPORTTIME = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \| *(\S+)")
+
+
+def python(code: str, *flags: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *flags, "-c", code], capture_output=True, text=True, check=True, cwd=cwd
+    )
+
+
+def import_ms() -> float:
+    code = "import time; t = time.perf_counter(); import orchestra; print(time.perf_counter() - t)"
+    return float(python(code).stdout.strip().splitlines()[-1]) * 1000
+
+
+def import_offenders(top: int) -> list[tuple[str, float]]:
+    """The third-party top-level packages that cost most while importing orchestra (cumulative ms
+    each; a package imported by another is counted in both)."""
+    stderr = python("import orchestra", "-X", "importtime").stderr
+    nested: dict[str, float] = defaultdict(float)
+    for line in stderr.splitlines():
+        match = _IMPORTTIME.match(line)
+        if match is None or "." in match[3] or match[3] == "orchestra":
+            continue
+        nested[match[3]] = max(nested[match[3]], int(match[2]) / 1000)
+    return sorted(nested.items(), key=lambda item: -item[1])[:top]
+
+
+def shipped_config(folder: Path) -> Path:
+    """`config.yaml` and `mlflow.yaml` copied into `folder`, with the data paths made absolute."""
+    raw = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
+    for dataset in raw["datasets"].values():
+        dataset["path"] = str(ROOT / dataset["path"])
+    path = folder / "config.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    shutil.copy(ROOT / "mlflow.yaml", folder / "mlflow.yaml")
+    return path
+
+
+def from_config_ms() -> float:
+    with tempfile.TemporaryDirectory(prefix="orchestra-startup-") as folder:
+        path = shipped_config(Path(folder))
+        code = (
+            "import time; from orchestra import Orchestra; t = time.perf_counter(); "
+            f"orch = Orchestra.from_config({str(path)!r}); print(time.perf_counter() - t); orch.close()"
+        )
+        return float(python(code, cwd=Path(folder)).stdout.strip().splitlines()[0]) * 1000
+
+
+def consensus_ms(prompts: int) -> dict[str, float]:
+    import polars as pl
+    from alpaca import DATA
+    from consensus_speed import timings
+
+    from orchestra.consensus.embeddings import resolve_backend
+
+    table = pl.read_parquet(DATA).pivot(
+        on="model", index="instruction", values="output", aggregate_function="first"
+    )
+    rows = list(table.iter_rows(named=True))[:prompts]
+    backend = resolve_backend("auto")
+    with tempfile.TemporaryDirectory() as folder:
+        speed = asyncio.run(timings(backend, rows, Path(folder)))
+    return {"backend": backend, **speed}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--prompts", type=int, default=30, help="prompts timed for consensus")
+    parser.add_argument("--top", type=int, default=12, help="import offenders listed")
+    args = parser.parse_args()
+    print(f"load average: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    imports = [import_ms() for _ in range(args.repeats)]
+    configs = [from_config_ms() for _ in range(args.repeats)]
+    offenders = import_offenders(args.top)
+    consensus = consensus_ms(args.prompts)
+    print(
+        f"import orchestra: median {statistics.median(imports):.0f} ms of {sorted(round(t) for t in imports)}"
+    )
+    print("  packages that cost most (cumulative ms, one -X importtime run):")
+    for name, ms in offenders:
+        print(f"    {name:<28} {ms:8.1f}")
+    print(
+        f"Orchestra.from_config(config.yaml): median {statistics.median(configs):.0f} ms "
+        f"of {sorted(round(t) for t in configs)}"
+    )
+    print(
+        f"similarity consensus ({consensus['backend']}, {args.prompts} prompts): "
+        f"warm {consensus['full']:.1f} ms, after the last answer {consensus['pipelined']:.1f} ms, "
+        f"cached {consensus['cached']:.2f} ms"
+    )
+    print(f"load average: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"RESULT import_ms {statistics.median(imports):.0f}")
+    print(f"RESULT from_config_ms {statistics.median(configs):.0f}")
+    print(f"RESULT similarity_consensus_warm_ms {consensus['full']:.1f}")
+    print(f"RESULT similarity_consensus_after_last_answer_ms {consensus['pipelined']:.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -67,19 +67,20 @@ Call = Callable[[int], Awaitable[Any]]
 # ---- the worker: one client in its own process -------------------------------------------------
 
 
-def cpu_seconds() -> float:
-    """CPU time of this process and all its children (live ones and those already waited for)."""
+def cpu_seconds() -> tuple[float, float]:
+    """CPU time of this process, and of all its children (live ones and those already waited for)."""
     import psutil
 
     me = psutil.Process()
-    total = sum(me.cpu_times()[:4])  # user, system, children_user, children_system
+    own = me.cpu_times()
+    children = own.children_user + own.children_system
     for child in me.children(recursive=True):
         try:
             times = child.cpu_times()
-            total += times.user + times.system
+            children += times.user + times.system
         except psutil.NoSuchProcess:
             pass
-    return total
+    return own.user + own.system, children
 
 
 async def drive(call: Call, n: int, concurrency: int) -> tuple[float, list[float]]:
@@ -120,8 +121,15 @@ async def run_client(client: str, base_url: str, n: int, concurrency: int, folde
     last_reply = time.perf_counter()
     await finish()
     drain = time.perf_counter() - last_reply
-    cpu = cpu_seconds() - cpu_before
-    result = {"wall_s": wall, "drain_s": drain, "cpu_s": cpu, "overheads_ms": overheads}
+    cpu_after = cpu_seconds()
+    own, children = (after - before for after, before in zip(cpu_after, cpu_before, strict=True))
+    result = {
+        "wall_s": wall,
+        "drain_s": drain,
+        "cpu_s": own + children,
+        "children_cpu_s": children,
+        "overheads_ms": overheads,
+    }
     counted = await extra()
     result.update({key: value - counted_before[key] for key, value in counted.items()})
     await close()
@@ -293,6 +301,7 @@ def summarise(runs: list[dict[str, Any]], n: int) -> dict[str, Any]:
         "walls": [r["wall_s"] for r in runs],
         "drain_s": med("drain_s"),
         "cpu_s": med("cpu_s"),
+        "children_cpu_s": med("children_cpu_s"),
         "p50_ms": statistics.median(statistics.median(r["overheads_ms"]) for r in runs),
         "p95_ms": statistics.median(percentile(r["overheads_ms"], 95) for r in runs),
         "traces_written": None if None in written else statistics.median(written),
@@ -324,7 +333,7 @@ def table(title: str, summary: dict[str, dict[str, Any]]) -> None:
     print(f"\n{title}")
     print(
         f"{'client':<32} {'wall s':>7} {'x bare':>7} {'rounds x bare':>16} {'p50 ms':>8} {'p95 ms':>8} "
-        f"{'cpu s':>7} {'cpu ms/req':>10} {'drain s':>8}"
+        f"{'cpu s':>7} {'children':>8} {'cpu ms/req':>10} {'drain s':>8}"
     )
     bare_walls = summary["bare_sdk"]["walls"]
     for client, s in summary.items():
@@ -332,7 +341,7 @@ def table(title: str, summary: dict[str, dict[str, Any]]) -> None:
         spread = f"{min(per_round):.2f}-{max(per_round):.2f}"
         print(
             f"{LABELS[client]:<32} {s['wall_s']:>7.2f} {s['wall_s'] / bare:>7.2f} {spread:>16} "
-            f"{s['p50_ms']:>8.1f} {s['p95_ms']:>8.1f} {s['cpu_s']:>7.2f} "
+            f"{s['p50_ms']:>8.1f} {s['p95_ms']:>8.1f} {s['cpu_s']:>7.2f} {s['children_cpu_s']:>8.2f} "
             f"{s['cpu_s'] / s['n'] * 1000:>10.2f} {s['drain_s']:>8.2f}"
         )
 

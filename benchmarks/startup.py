@@ -1,9 +1,10 @@
 """How long orchestra takes to start: `import orchestra`, `Orchestra.from_config` on the shipped config,
 and a warm 3-answer similarity consensus.
 
-    .venv/bin/python benchmarks/startup.py [--repeats 7] [--prompts 30]
+    .venv/bin/python benchmarks/startup.py [--repeats 7] [--prompts 30] [--baseline ../main]
 
-- import: `import orchestra` in a fresh interpreter, the median of `--repeats`; then one
+- import: `import orchestra` in a fresh interpreter, the median of `--repeats` (alternating with
+  the same from `--baseline`, another checkout, for a before/after in one run); then one
   `python -X importtime -c "import orchestra"` and the packages that cost most (cumulative time
   of each top-level package imported while importing orchestra, as first imported);
 - from_config: in a fresh interpreter that has imported orchestra, `Orchestra.from_config` on a
@@ -35,15 +36,23 @@ ROOT = Path(__file__).resolve().parents[1]
 _IMPORTTIME = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \| (.+)$")
 
 
-def python(code: str, *flags: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, *flags, "-c", code], capture_output=True, text=True, check=True, cwd=cwd
+def python(
+    code: str, *flags: str, cwd: Path | None = None, path: Path = ROOT
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(path)}
+    return subprocess.run(  # `-c` puts the working directory first on sys.path: run in `path`
+        [sys.executable, *flags, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=cwd or path,
+        env=env,
     )
 
 
-def import_ms() -> float:
+def import_ms(path: Path = ROOT) -> float:
     code = "import time; t = time.perf_counter(); import orchestra; print(time.perf_counter() - t)"
-    return float(python(code).stdout.strip().splitlines()[-1]) * 1000
+    return float(python(code, path=path).stdout.strip().splitlines()[-1]) * 1000
 
 
 def import_offenders(top: int) -> list[tuple[str, float]]:
@@ -101,15 +110,25 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--prompts", type=int, default=30, help="prompts timed for consensus")
     parser.add_argument("--top", type=int, default=20, help="import offenders listed")
+    parser.add_argument("--baseline", type=Path, help="another checkout (e.g. of main) to time imports of")
     args = parser.parse_args()
     print(f"load average: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    imports = [import_ms() for _ in range(args.repeats)]
+    imports, baseline = [], []
+    for _ in range(args.repeats):  # alternating with the baseline checkout, if one is given
+        imports.append(import_ms())
+        if args.baseline is not None:
+            baseline.append(import_ms(args.baseline))
     configs = [from_config_ms() for _ in range(args.repeats)]
     offenders = import_offenders(args.top)
     consensus = consensus_ms(args.prompts)
     print(
         f"import orchestra: median {statistics.median(imports):.0f} ms of {sorted(round(t) for t in imports)}"
     )
+    if baseline:
+        print(
+            f"import orchestra from {args.baseline}: median {statistics.median(baseline):.0f} ms "
+            f"of {sorted(round(t) for t in baseline)}"
+        )
     print("  modules that cost most (cumulative ms, one -X importtime run, nesting as printed):")
     for name, ms in offenders:
         print(f"    {ms:8.1f}  {name}")
@@ -124,6 +143,8 @@ def main() -> None:
     )
     print(f"load average: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"RESULT import_ms {statistics.median(imports):.0f}")
+    if baseline:
+        print(f"RESULT import_ms_baseline {statistics.median(baseline):.0f}")
     print(f"RESULT from_config_ms {statistics.median(configs):.0f}")
     print(f"RESULT similarity_consensus_warm_ms {consensus['full']:.1f}")
     print(f"RESULT similarity_consensus_after_last_answer_ms {consensus['pipelined']:.1f}")

@@ -22,15 +22,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
-from scipy import sparse
 
 from orchestra.errors import AnalysisError, ConfigError
 from orchestra.routing.calibration import Method, ProbabilityCalibrator
+
+if TYPE_CHECKING:
+    from scipy import sparse
 
 FEATURES = ("hashing", "minilm")
 _HASH_FEATURES = 2**18
@@ -40,6 +43,13 @@ _MIN_CALIBRATION_LABELS = 20
 def prompt_digest(prompt: str) -> str:
     """A short stable fingerprint of a prompt (policies store these, not the training prompts)."""
     return hashlib.sha256(prompt.encode()).hexdigest()[:16]
+
+
+def _is_sparse(matrix: Any) -> bool:
+    """Whether `matrix` is a scipy sparse matrix; scipy (~0.1 s to import) is imported only by
+    code that makes one, so a matrix cannot be sparse before it is loaded."""
+    module = sys.modules.get("scipy.sparse")
+    return module is not None and module.issparse(matrix)
 
 
 def featurise(prompts: list[str], features: str) -> np.ndarray | sparse.csr_matrix:
@@ -147,7 +157,7 @@ class KNNRoutingPolicy:
         digests = self.metadata.get("prompt_digests") or [format(i, "x") for i in range(n)]
         fold_of = np.array([int(d, 16) % folds for d in digests])
         similarity = self.vectors @ self.vectors.T
-        similarity = np.asarray(similarity.todense() if sparse.issparse(similarity) else similarity)
+        similarity = np.asarray(similarity.todense() if _is_sparse(similarity) else similarity)
         result = np.full(self.quality.shape, np.nan)
         for fold in range(folds):
             held, train = np.flatnonzero(fold_of == fold), np.flatnonzero(fold_of != fold)
@@ -174,7 +184,7 @@ class KNNRoutingPolicy:
         """Expected quality (calibrated, where a calibrator was fitted) and cost, each
         (len(prompts), len(providers))."""
         similarity = self.vectors @ featurise(prompts, self.features).T
-        similarity = np.asarray(similarity.todense() if sparse.issparse(similarity) else similarity).T
+        similarity = np.asarray(similarity.todense() if _is_sparse(similarity) else similarity).T
         quality = self._neighbour_mean(similarity, self.quality, self.quality_prior)
         cost = self._neighbour_mean(similarity, self.cost, self.cost_prior)
         return (self.calibrate(quality) if calibrated else quality), cost
@@ -275,8 +285,8 @@ class KNNRoutingPolicy:
         }
         (target / "policy.json").write_text(json.dumps(settings, indent=1), encoding="utf-8")
         arrays: dict[str, np.ndarray] = {"quality": self.quality, "cost": self.cost}
-        if sparse.issparse(self.vectors):
-            csr = sparse.csr_matrix(self.vectors)
+        if _is_sparse(self.vectors):
+            csr = self.vectors.tocsr()
             arrays |= {
                 "data": csr.data,
                 "indices": csr.indices,
@@ -299,6 +309,8 @@ class KNNRoutingPolicy:
         if "dense" in arrays:
             vectors: np.ndarray | sparse.csr_matrix = arrays["dense"]
         else:
+            from scipy import sparse
+
             shape = tuple(int(n) for n in arrays["shape"])
             vectors = sparse.csr_matrix((arrays["data"], arrays["indices"], arrays["indptr"]), shape=shape)
         return cls(

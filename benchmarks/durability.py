@@ -53,7 +53,7 @@ import polars as pl
 import yaml
 
 from orchestra import FunctionConnector, Orchestra, OrchestraError
-from orchestra.tracking.records import RequestRecord
+from orchestra.engine.records import RequestRecord
 from orchestra.tracking.settings import TrackingSettings
 from orchestra.tracking.tracker import Tracker
 

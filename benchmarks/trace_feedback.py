@@ -20,8 +20,8 @@ import uuid
 from dataclasses import replace
 from pathlib import Path
 
+from orchestra.engine.records import CallRecord, RequestRecord
 from orchestra.tracking.assessments import request_feedback
-from orchestra.tracking.records import CallRecord, RequestRecord
 from orchestra.tracking.settings import TrackingSettings
 from orchestra.tracking.store import MlflowStore
 

@@ -3,10 +3,23 @@
 from orchestra import Orchestra
 orch = Orchestra.from_config("config.yaml")
 result = orch.process_request_sync("Name three primes.", task_type="general", user_id="u1")
+result.response, result.metadata.cost_usd
 """
 
+from orchestra.compat import AIOrchestrationFramework, DatabaseConnectionError
 from orchestra.config import Settings, load_settings
-from orchestra.consensus import ConsensusManager, ConsensusOutcome, ConsensusStrategy, LexicalConsensus
+from orchestra.consensus import (
+    ConsensusManager,
+    ConsensusOutcome,
+    ConsensusStrategy,
+    LexicalConsensus,
+    TaskContext,
+)
+from orchestra.engine.hooks import Hooks
+from orchestra.engine.options import RequestOptions
+from orchestra.engine.orchestrator import Orchestra, RunScope
+from orchestra.engine.result import RequestMetadata, RequestResult
+from orchestra.engine.streaming import StreamingResponse
 from orchestra.errors import (
     AuthenticationFailed,
     BadProviderRequest,
@@ -16,7 +29,6 @@ from orchestra.errors import (
     ConsensusError,
     ConsensusNotReached,
     ConsensusTimeout,
-    DatabaseConnectionError,
     InsufficientResponses,
     InvalidRequest,
     MalformedResponse,
@@ -33,9 +45,7 @@ from orchestra.errors import (
     StreamClosed,
     TrackingStoreError,
 )
-from orchestra.hooks import Hooks
 from orchestra.metrics import MetricsCollector, PrometheusCollector
-from orchestra.orchestrator import AIOrchestrationFramework, Orchestra, RunScope
 from orchestra.profiling import PerformanceProfiler
 from orchestra.providers import (
     BaseModelConnector,
@@ -53,7 +63,6 @@ from orchestra.routing import (
     RoutingDecision,
     TaskRouter,
 )
-from orchestra.streaming import StreamingResponse
 from orchestra.sync import run_sync
 from orchestra.tracking import TrackingSettings, load_tracking_settings
 from orchestra.types import ModelProvider, ModelRequest, ModelResponse, TaskComplexity
@@ -105,6 +114,9 @@ __all__ = [
     "RateLimited",
     "ReplayConnector",
     "ReplayDataset",
+    "RequestMetadata",
+    "RequestOptions",
+    "RequestResult",
     "RoutingDecision",
     "RunScope",
     "Settings",
@@ -112,6 +124,7 @@ __all__ = [
     "StreamClosed",
     "StreamingResponse",
     "TaskComplexity",
+    "TaskContext",
     "TaskRouter",
     "TrackingSettings",
     "TrackingStoreError",

@@ -1,3 +1,3 @@
-from orchestra.cli import main
+from orchestra.app.cli import main
 
 raise SystemExit(main())

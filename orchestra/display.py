@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from orchestra.redact import SECRETS
 
 if TYPE_CHECKING:
-    from orchestra.orchestrator import Orchestra
+    from orchestra.engine.orchestrator import Orchestra
 
 
 def table_html(rows: Iterable[Mapping[str, Any]], caption: str | None = None) -> str:
@@ -70,7 +70,7 @@ def orchestra_html(orch: Orchestra) -> str:
         "consensus": settings.consensus.default_strategy,
         "tracking": tracking.tracking_uri if tracking.enabled else "off",
         "experiment": getattr(tracking, "experiment", ""),
-        "response cache": "on" if orch.cache is not None else "off",
+        "response cache": "on" if orch.settings.performance.enable_response_caching else "off",
     }
     return "".join(
         [

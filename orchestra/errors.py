@@ -181,7 +181,3 @@ class AnalysisError(OrchestraError):
 
 class TrackingStoreError(OrchestraError):
     """The MLflow tracking store could not be reached or written."""
-
-
-DatabaseConnectionError = TrackingStoreError
-"""The seed's name for `TrackingStoreError`."""

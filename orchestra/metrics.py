@@ -1,6 +1,6 @@
 """Metrics collectors (the seed's `MetricsCollector`): every request's numbers, to any backend.
 
-    framework.add_metrics_collector(PrometheusCollector())
+    orch.add_metrics_collector(PrometheusCollector())   # orch: an Orchestra
 
 After each request, every collector receives `collect_custom_metric(name, value, tags)` for:
 request_latency_ms, request_success, cost_usd, tokens, and per call provider_latency_ms and
@@ -10,14 +10,41 @@ provider_success (tags: task_type, status, provider, model).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING
 
-from orchestra.tracking.records import RequestRecord
+from orchestra.entrypoints import discover
+from orchestra.errors import ConfigError
+
+if TYPE_CHECKING:
+    from orchestra.engine.records import RequestRecord
+
+COLLECTORS_GROUP = "orchestra.metrics_collectors"
+"""The entry-point group of metrics collectors (`framework.metrics_collectors` names them)."""
 
 
 class MetricsCollector(ABC):
+    """Receives every request's observations (name, value, tags)."""
+
     @abstractmethod
     async def collect_custom_metric(self, metric_name: str, value: float, tags: dict[str, str]) -> None:
         """Record one observation."""
+
+
+def configured_collectors(names: list[str]) -> list[MetricsCollector]:
+    """The metrics-collector plugins `framework.metrics_collectors` names, built."""
+    if not names:
+        return []
+    found, errors = discover(COLLECTORS_GROUP, MetricsCollector)
+    broken = {error.name: error.error for error in errors}
+    collectors = []
+    for name in names:
+        if name in broken:
+            raise ConfigError(f"framework.metrics_collectors: plugin {name!r} is broken: {broken[name]}")
+        if name not in found:
+            available = ", ".join(sorted(found)) or "none installed"
+            raise ConfigError(f"framework.metrics_collectors names {name!r}; installed: {available}")
+        collectors.append(found[name])
+    return collectors
 
 
 def request_metrics(record: RequestRecord) -> list[tuple[str, float, dict[str, str]]]:

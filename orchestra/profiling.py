@@ -22,6 +22,9 @@ def count_api_call() -> None:
 
 
 class PerformanceProfiler:
+    """Measures a block: `elapsed_time` (ms), `memory_usage` (peak MB of Python allocations) and
+    `api_calls` (provider attempts made inside it, retries included)."""
+
     def __init__(self) -> None:
         self.elapsed_time = 0.0  # ms
         self.memory_usage = 0.0  # MB, peak of Python allocations during the block

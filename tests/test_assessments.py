@@ -8,10 +8,10 @@ import time
 import pytest
 
 from orchestra import Orchestra
+from orchestra.engine.records import CallRecord, RequestRecord
 from orchestra.providers.registry import load_dataset
 from orchestra.tracking.assessments import AGREEMENT, CONFIDENCE, JUDGE_SOURCE_ID, QUALITY, request_feedback
 from orchestra.tracking.codec import encode_record
-from orchestra.tracking.records import CallRecord, RequestRecord
 from orchestra.tracking.spans import call_span_id
 from orchestra.tracking.store import MlflowStore
 from orchestra.tracking.trace_process import TraceProcess

@@ -115,7 +115,7 @@ class BreaksMidStream(BaseModelConnector):
 async def test_a_mid_stream_failure_is_an_orchestra_error_with_the_request_id(make_orchestra):
     orch = make_orchestra({"breaks": BreaksMidStream("breaks")})
     async with orch.run("mid-stream") as scope:
-        stream = await orch.process_request("tell me", user_id="u1", stream=True)
+        stream = await orch.process_request_stream("tell me", user_id="u1")
         received = []
         with pytest.raises(
             ProviderError, match="the stream failed: RuntimeError: socket went away"
@@ -132,7 +132,7 @@ async def test_a_stream_closed_unread_is_logged_abandoned_without_a_call(make_or
     echo = FunctionConnector("echo")
     orch = make_orchestra({"echo": echo})
     async with orch.run("closed-unread") as scope:
-        stream = await orch.process_request("hi", user_id="u1", stream=True)
+        stream = await orch.process_request_stream("hi", user_id="u1")
         await stream.aclose()
         await stream.aclose()  # once only
     row = (await logged(orch, scope)).row(0, named=True)
@@ -142,7 +142,7 @@ async def test_a_stream_closed_unread_is_logged_abandoned_without_a_call(make_or
 async def test_a_stream_collected_unread_is_logged_abandoned(make_orchestra):
     orch = make_orchestra({"echo": FunctionConnector("echo")})
     async with orch.run("collected") as scope:
-        stream = await orch.process_request("hi", user_id="u1", stream=True)
+        stream = await orch.process_request_stream("hi", user_id="u1")
         request_id = stream.request_id
         del stream
         gc.collect()
@@ -158,8 +158,8 @@ async def test_a_stream_collected_unread_is_logged_abandoned(make_orchestra):
 async def test_a_stream_unread_at_flush_is_logged_abandoned_once(make_orchestra):
     orch = make_orchestra({"echo": FunctionConnector("echo")})
     async with orch.run("at-flush") as scope:
-        unread = await orch.process_request("one", user_id="u1", stream=True)
-        read = await orch.process_request("two", user_id="u1", stream=True)
+        unread = await orch.process_request_stream("one", user_id="u1")
+        read = await orch.process_request_stream("two", user_id="u1")
         assert (await read.collect())["response"] == "two"
         await orch.flush()
         with pytest.raises(StreamAbandoned):
@@ -177,7 +177,7 @@ def test_a_stream_unread_at_close_is_logged(tracking):
 
     async def start() -> object:
         async with orch.run("at-close") as scope:
-            stream = await orch.process_request("hi", user_id="u1", stream=True)
+            stream = await orch.process_request_stream("hi", user_id="u1")
         return stream, scope.run_id
 
     stream, run_id = asyncio.run(start())

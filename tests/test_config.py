@@ -20,7 +20,8 @@ def test_shipped_configs_load():
     live = load_settings(ROOT / "config.live.yaml")
     assert live.models["openai"].type == ModelProvider.OPENAI  # inferred from the name
     assert live.routing.rules[1].complexity == TaskComplexity.COMPLEX
-    assert live.performance.models["google"].timeout == 10
+    google_limits = live.models["google"].rate_limit
+    assert google_limits is not None and google_limits.max_concurrent == 25
 
 
 def test_seed_example_config_validates():
@@ -49,6 +50,43 @@ def test_seed_example_config_validates():
     settings = load_settings(seed)
     assert settings.routing.rules[0].matches("code_generation", TaskComplexity.SIMPLE)
     assert not settings.routing.rules[0].matches("code_generation", TaskComplexity.COMPLEX)
+
+
+def test_old_spellings_are_rewritten_with_a_deprecation_warning():
+    old = {
+        "framework": {"enable_caching": True},
+        "models": {"a": {"type": "function"}, "b": {"type": "function", "rate_limit": {"max_concurrent": 2}}},
+        "routing": {"rules": [{"task_type": "*", "providers": ["a"]}]},
+        "consensus": {"strategies": {"voting": {"weight_by_confidence": True}}},
+        "performance": {
+            "connection_pool_size": 10,
+            "models": {"a": {"timeout": 5, "max_concurrent": 3}, "b": {"max_concurrent": 9}},
+        },
+        "improvement": {"enable": True, "analysis_interval": 12},  # the interval now sets --schedule
+    }
+    with pytest.warns(DeprecationWarning) as caught:
+        settings = load_settings(old)
+    said = " ".join(str(warning.message) for warning in caught)
+    for spelling in (
+        "framework.enable_caching",
+        "performance.models.a.timeout",
+        "performance.models.a.max_concurrent",
+        "weight_by_confidence",
+        'task_type: "*"',
+        "performance.connection_pool_size",
+        "improvement.enable",
+    ):
+        assert spelling in said
+    assert "analysis_interval is deprecated" not in said and settings.improvement.analysis_interval == 12
+    assert settings.performance.enable_response_caching
+    a, b = settings.models["a"], settings.models["b"]
+    assert a.timeout == 5 and a.rate_limit is not None and a.rate_limit.max_concurrent == 3
+    assert b.rate_limit is not None and b.rate_limit.max_concurrent == 2  # the current spelling wins
+    assert settings.routing.rules[0].task_type == "any"
+    assert settings.consensus.strategies["voting"]["weight_by"] == "confidence"
+    assert old["framework"] == {"enable_caching": True}  # the caller's dict is left alone
+    with pytest.raises(ConfigError, match=r"performance\.models\.ghost names no provider under models"):
+        load_settings({"performance": {"models": {"ghost": {"timeout": 1}}}})
 
 
 def test_env_interpolation_and_dotenv(tmp_path, monkeypatch):

@@ -123,7 +123,7 @@ def test_the_cli_prints_config_errors_without_the_key(tmp_path, monkeypatch, key
     }
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     result = subprocess.run(
-        [sys.executable, "-m", "orchestra.cli", "check", "--config", str(tmp_path / "config.yaml")],
+        [sys.executable, "-m", "orchestra", "check", "--config", str(tmp_path / "config.yaml")],
         capture_output=True,
         text=True,
         cwd=tmp_path,

@@ -18,6 +18,7 @@ from orchestra import (
     ModelResponse,
 )
 from orchestra.analysis.calibration import calibration
+from orchestra.config import load_settings
 from orchestra.config.schema import ConsensusSettings
 from orchestra.consensus import (
     ConfidenceConsensus,
@@ -168,12 +169,12 @@ async def test_confidence_sources_in_order(similarity):
 
 
 def test_seed_options_configure_the_strategies(tmp_path):
-    settings = ConsensusSettings(
-        strategies={
-            "similarity": {"model": "all-MiniLM-L6-v2", "threshold": 0.85, "backend": "torch"},
-            "voting": {"require_majority": True, "weight_by_confidence": True},
-        }
-    )
+    strategies = {
+        "similarity": {"model": "all-MiniLM-L6-v2", "threshold": 0.85, "backend": "torch"},
+        "voting": {"require_majority": True, "weight_by_confidence": True},  # the seed's spelling
+    }
+    with pytest.warns(DeprecationWarning, match="weight_by_confidence"):
+        settings = load_settings({"consensus": {"strategies": strategies}}).consensus
     manager = ConsensusManager(settings, lambda p: tmp_path / p)
     assert manager.get("similarity").similarity_threshold == 0.85
     assert manager.get("voting").weight_by == "confidence" and manager.get("voting").require_majority

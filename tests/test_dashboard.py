@@ -10,7 +10,7 @@ import ipywidgets as widgets
 import pytest
 from mlflow.tracking import MlflowClient
 
-from orchestra.dashboard import RunsDashboard, SweepMonitor
+from orchestra.app.dashboard import RunsDashboard, SweepMonitor
 from orchestra.sweeps import run_sweep
 from tests.test_sweeps import sweep_tracking, write_sweep
 

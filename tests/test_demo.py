@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from orchestra.demo import render, run_demo
+from orchestra.app.demo import render, run_demo
 from orchestra.providers.pricing import PriceTable
 from orchestra.routing.complexity import HeuristicComplexityEvaluator
 from orchestra.tracking.reader import read_request_table
@@ -141,7 +141,7 @@ def test_render_has_a_row_per_configuration(demo):
 def test_each_configuration_is_compared_to_the_control_pair_by_prompt(demo, table):
     from scipy import stats
 
-    from orchestra.demo import compare_to_control
+    from orchestra.app.demo import compare_to_control
 
     results, _ = demo
     comparisons = compare_to_control(list(results.values()))
@@ -160,8 +160,8 @@ def test_each_configuration_is_compared_to_the_control_pair_by_prompt(demo, tabl
 
 
 def test_the_packaged_demo_config_matches_the_repository_one(tmp_path, monkeypatch):
+    from orchestra.app.demo import demo_settings
     from orchestra.config.loader import load_settings
-    from orchestra.demo import demo_settings
 
     monkeypatch.chdir(tmp_path)  # no config.yaml here: the packaged one is used
     packaged = demo_settings(data=ALPACA)
@@ -175,7 +175,7 @@ def test_the_packaged_demo_config_matches_the_repository_one(tmp_path, monkeypat
 
 
 def test_a_missing_recorded_table_asks_for_data(tmp_path, monkeypatch):
-    from orchestra.demo import demo_settings
+    from orchestra.app.demo import demo_settings
     from orchestra.errors import ConfigError
 
     monkeypatch.chdir(tmp_path)

@@ -431,6 +431,7 @@ TRACE_PROCESS_SCRIPT = textwrap.dedent("""
     config = {"models": {"a": {"type": "function"}}, "routing": {"rules": [{"providers": ["a"]}]}}
     orch = Orchestra(config, tracking=settings)
     orch.model_registry.register_connector("a", FunctionConnector("a", lambda r: "ok"))
+    orch.tracker.start()  # the journal and writers open on first use; now, to read the child's argv
     child = orch.tracker._writer._trace_backend._process.pid
     with open(f"/proc/{child}/cmdline", "rb") as handle:
         print("ARGV", handle.read().replace(b"\\0", b" ").decode())

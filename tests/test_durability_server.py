@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from orchestra import FunctionConnector, Orchestra, TrackingStoreError
+from orchestra.engine.records import RequestRecord
 from orchestra.tracking.lease import TagLease
-from orchestra.tracking.records import RequestRecord
 from orchestra.tracking.settings import TrackingSettings
 from orchestra.tracking.store import MlflowStore, forget_failed_server_checks
 from tests.conftest import scripted_config

@@ -16,7 +16,7 @@ import yaml
 
 from orchestra import FunctionConnector, Orchestra
 from orchestra.analysis.ab import ab_report
-from orchestra.cli import main
+from orchestra.app.cli import main
 from orchestra.config.experiments import ExperimentSettings
 from orchestra.config.loader import load_settings
 from orchestra.errors import ConfigError, InsufficientResponses
@@ -37,7 +37,7 @@ from orchestra.improve.command import dataset_prompts
 from orchestra.improve.data import recorded_table
 from orchestra.improve.versions import rollback, versions
 from orchestra.tracking.reader import load_requests
-from orchestra.tracking.request_ids import next_request_id, sweep_request_id
+from orchestra.tracking.request_ids import sweep_request_id
 from orchestra.tracking.settings import TrackingSettings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -359,8 +359,8 @@ async def test_unit_request_assigns_by_the_logged_request_id(make_orchestra, tra
     for _ in range(40):
         await experiment.process_request("hi", user_id="same-user")
     predicted = sweep_request_id("sweep", "arm", 0)
-    with next_request_id(predicted):  # an id set by the caller (a sweep) is the unit, and is kept
-        await experiment.process_request("hi", user_id="same-user")
+    # an id set by the caller (a sweep) is the unit, and is kept
+    await experiment.process_request("hi", user_id="same-user", request_id=predicted)
     experiment.close()
     orch.flush_sync()
     requests = experiment_requests(load_requests(tracking=tracking), "per-request")

@@ -258,7 +258,7 @@ async def test_off_policy_estimate_from_randomised_logging_matches_the_truth(tra
 def test_orchestra_improve_writes_back_in_place_and_rolls_back(tmp_path: Path, capsys) -> None:
     from mlflow.tracking import MlflowClient
 
-    from orchestra.cli import main
+    from orchestra.app.cli import main
     from orchestra.improve.versions import history, versions
 
     raw = alpaca_config(rules=[{"providers": ["claude-2.1"]}])
@@ -300,7 +300,7 @@ def test_orchestra_improve_writes_back_in_place_and_rolls_back(tmp_path: Path, c
 def test_orchestra_improve_runs_the_cycle_on_a_schedule(tmp_path: Path, capsys) -> None:
     """`--schedule` runs the cycle every improvement.analysis_interval hours in one process
     (here 0.0036 s, two cycles); it explores once, then learns from what is logged."""
-    from orchestra.cli import main
+    from orchestra.app.cli import main
 
     from .conftest import ROOT
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from orchestra import ConfigError
+from orchestra.engine.records import CallRecord, RequestRecord, RetriedError
 from orchestra.redact import MASK, SECRETS
 from orchestra.tracking.codec import decode_record, encode_record
 from orchestra.tracking.dead_letter import DeadLetters
@@ -21,7 +22,6 @@ from orchestra.tracking.journal import DONE, REQUEST, Entry, Journal
 from orchestra.tracking.journal_writer import JournalWriter
 from orchestra.tracking.lease import FileLease
 from orchestra.tracking.outcome import WriterStats
-from orchestra.tracking.records import CallRecord, RequestRecord
 from orchestra.tracking.sanitize import INVALID_TEXT_TAG, REPLACEMENT, storable
 from orchestra.tracking.settings import TrackingSettings, load_tracking_settings
 from orchestra.tracking.uris import check_scheme, mask_uris_in, masked_uri
@@ -40,7 +40,7 @@ def record(request_id: str = "0" * 32, **changes) -> RequestRecord:
         system_prompt="Be brief.",
         response="4",
         routing={"strategy": "rules", "reason": "rule 0", "candidate_scores": {"a": 1.0}},
-        calls=[CallRecord("a", "m", 1, 2, True, content="4", extra={"note": "x"})],
+        calls=[CallRecord("a", "m", 1, 2, True, content="4", attempts=2, cache_hit=True)],
         consensus={"method": "lexical", "providers": ["a"]},
         tags={"team": "x"},
     )
@@ -88,7 +88,15 @@ def test_a_registered_key_is_masked_in_every_text_field():
         response=f"your key {secret}",
         error_message=f"401 {secret}",
         calls=[
-            CallRecord("a", "m", 1, 2, True, content=f"echo {secret}", extra={"header": secret}),
+            CallRecord(
+                "a",
+                "m",
+                1,
+                2,
+                True,
+                content=f"echo {secret}",
+                retried_errors=[RetriedError("RateLimited", f"429 for {secret}", 429, 0.5)],
+            ),
             CallRecord("b", "m", 1, 2, False, error_message=f"bad key {secret}"),
         ],
         routing={"reason": secret, "candidate_scores": {secret: 1.0}},

@@ -24,7 +24,7 @@ from orchestra import (
     ProviderTimeout,
     ProviderUnavailable,
 )
-from orchestra.errors import BudgetExceeded, RateLimited
+from orchestra.errors import BudgetExceeded, ConfigError, RateLimited
 from orchestra.resilience import CircuitBreaker, shared_hold, shared_limiter
 from orchestra.testing import FakeAnthropic, FakeGemini, FakeOpenAI, Fault
 from orchestra.testing.fake_server import echo
@@ -233,17 +233,19 @@ def limited_config(fakes, provider: str, name: str, **rate_limit) -> dict:
     return config
 
 
-def manual_limiter_clock(fakes, provider: str, name: str) -> FakeClock:
-    """A frozen clock for the endpoint's limiter: each admission's wait is exact and recorded."""
+def manual_limiter_clock(fakes, provider: str, name: str, **limits) -> FakeClock:
+    """A frozen clock for the endpoint's limiter (made here with `limits`, the config's, so the
+    engine's guards share it): each admission's wait is exact and recorded."""
     clock = FakeClock(frozen=True)
-    shared_limiter((name, provider, fakes[provider].base_url), clock=clock, sleep=clock.sleep)
+    shared_limiter((name, provider, fakes[provider].base_url), clock=clock, sleep=clock.sleep, **limits)
     return clock
 
 
 async def test_burst_never_exceeds_the_configured_rate(fakes, build):
     name = f"openai-{uuid.uuid4().hex[:8]}"
-    clock = manual_limiter_clock(fakes, "openai", name)
-    config = limited_config(fakes, "openai", name, requests=400, per_seconds=1.0, max_concurrent=50)
+    limits = {"requests": 400, "per_seconds": 1.0, "max_concurrent": 50}
+    clock = manual_limiter_clock(fakes, "openai", name, **limits)
+    config = limited_config(fakes, "openai", name, **limits)
     peak = answered = 0
 
     def reply(prompt: str) -> str:  # called after the server's latency, the request still open
@@ -267,10 +269,15 @@ async def test_burst_never_exceeds_the_configured_rate(fakes, build):
 
 async def test_one_limiter_is_shared_across_instances(fakes, build):
     name = f"anthropic-{uuid.uuid4().hex[:8]}"
-    clock = manual_limiter_clock(fakes, "anthropic", name)
+    clock = manual_limiter_clock(fakes, "anthropic", name, requests=20, per_seconds=1.0)
     config = limited_config(fakes, "anthropic", name, requests=20, per_seconds=1.0)
     first, second = build(config), build(config)
     assert first.guard_for(name).limiter is second.guard_for(name).limiter
+    other = build(limited_config(fakes, "anthropic", name, requests=50, per_seconds=1.0))
+    with pytest.raises(
+        ConfigError, match=r"already has a rate limiter .* requests=20.* asks for requests=50"
+    ):
+        other.guard_for(name)  # another limit on the same endpoint: said, not applied behind its users' backs
     await asyncio.gather(
         *(first.process_request(f"a{i}", user_id="u1") for i in range(30)),
         *(second.process_request(f"b{i}", user_id="u1") for i in range(30)),
@@ -346,7 +353,7 @@ async def test_every_request_is_logged_including_failures(fakes, build, tracking
 async def test_streaming_yields_deltas_and_logs_once(fakes, build, tracking, provider):
     orch = build(live_config(fakes, providers=[provider]))
     async with orch.run("stream") as scope:
-        stream = await orch.process_request("count one two three four", user_id="u1", stream=True)
+        stream = await orch.process_request_stream("count one two three four", user_id="u1")
         deltas = [delta async for delta in stream]
     await orch.flush()
     assert len(deltas) > 1 and "".join(deltas) == "echo: count one two three four"
@@ -360,7 +367,7 @@ async def test_a_stream_that_breaks_midway_is_logged_incomplete(fakes, build, tr
     fakes[provider].inject(Fault.break_stream(after_chunks=2))
     orch = build(live_config(fakes, providers=[provider]))
     async with orch.run("broken") as scope:
-        stream = await orch.process_request("alpha beta gamma delta epsilon", user_id="u1", stream=True)
+        stream = await orch.process_request_stream("alpha beta gamma delta epsilon", user_id="u1")
         received = []
         with pytest.raises(ProviderError):
             async for delta in stream:
@@ -374,7 +381,7 @@ async def test_a_stream_that_breaks_midway_is_logged_incomplete(fakes, build, tr
 async def test_a_stream_closed_early_is_logged_once(fakes, build, tracking):
     orch = build(live_config(fakes, providers=["openai"]))
     async with orch.run("closed") as scope:
-        stream = await orch.process_request("one two three four five six", user_id="u1", stream=True)
+        stream = await orch.process_request_stream("one two three four five six", user_id="u1")
         async for _ in stream:
             break
         await stream.aclose()
@@ -386,7 +393,7 @@ async def test_a_stream_closed_early_is_logged_once(fakes, build, tracking):
 async def test_stream_fails_over_before_the_first_delta(fakes, build):
     fakes["openai"].inject(*[Fault.status(503)] * 3)
     orch = build(live_config(fakes, providers=["openai", "anthropic"]))
-    stream = await orch.process_request("hello there", user_id="u1", stream=True)
+    stream = await orch.process_request_stream("hello there", user_id="u1")
     result = await stream.collect()
     assert result["response"] == "echo: hello there" and result["metadata"]["answered_by"] == "anthropic"
 
@@ -394,11 +401,11 @@ async def test_stream_fails_over_before_the_first_delta(fakes, build):
 async def test_stream_needs_a_single_provider_route(fakes, build):
     orch = build(live_config(fakes))
     with pytest.raises(InvalidRequest, match="single-provider"):
-        await orch.process_request("hi", user_id="u1", stream=True, require_consensus=True)
+        await orch.process_request_stream("hi", user_id="u1", require_consensus=True)
 
 
 async def test_check_reports_each_provider(fakes, tmp_path, monkeypatch):
-    from orchestra.tools.test_connections import check_connections, render
+    from orchestra.app.check import check_connections, render
 
     config = live_config(fakes)
     config["models"]["anthropic"]["api_key"] = "wrong"

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from orchestra import InsufficientResponses, Orchestra, OrchestraError
-from orchestra.cli import main as cli_main
+from orchestra.app.cli import main as cli_main
 from orchestra.redact import FRAGMENT_LENGTH
 from orchestra.testing import FakeOpenAI, Fault
 from orchestra.tracking.reader import read_request_table
@@ -103,7 +103,7 @@ def leaky_run(servers, tracking, tmp_path, monkeypatch, caplog, capsys):
                     await orch.process_request("refused", user_id="u1")
                 except InsufficientResponses as err:
                     raised.append(err)
-                stream = await orch.process_request(f"stream {KEY[5:30]}", user_id="u1", stream=True)
+                stream = await orch.process_request_stream(f"stream {KEY[5:30]}", user_id="u1")
                 await stream.collect()
             await orch.flush()
             return scope.run_id
@@ -154,7 +154,7 @@ def test_no_piece_of_the_key_in_cli_output_logs_errors_params_and_tags(leaky_run
     for calls in table["calls_json"].to_list():  # the calls' errors (their answers are ingest's)
         for call in json.loads(calls):
             errors.append(call.get("error_message") or "")
-            errors += [retried["message"] for retried in call["extra"].get("retried_errors", [])]
+            errors += [retried["message"] for retried in call["retried_errors"]]
     assert any("upstream rejected [REDACTED]" in e for e in errors)
     assert leaks(" ".join(errors)) == []
 

@@ -10,8 +10,8 @@ import urllib.request
 import pytest
 
 from orchestra import FunctionConnector, Orchestra, PerformanceProfiler, PrometheusCollector
+from orchestra.engine.hooks import EVENTS, Hooks
 from orchestra.errors import AuthenticationFailed
-from orchestra.hooks import EVENTS, Hooks
 from orchestra.redact import MASK, SECRETS
 
 
@@ -201,12 +201,12 @@ async def test_debug_mode_profile_debug_info_and_redacted_logs(tracking) -> None
 
 def test_every_orchestra_logger_masks_keys_for_any_handler(caplog) -> None:
     """Records of child loggers reach the root handlers (here pytest's) already redacted."""
-    import orchestra.pipeline  # noqa: F401  (its module logger exists)
+    import orchestra.engine.calls  # noqa: F401  (its module logger exists)
 
     secret = "sk-child-" + "q" * 30
     SECRETS.register(secret)
     with caplog.at_level(logging.WARNING):
-        logging.getLogger("orchestra.pipeline").warning("calling with key %s", secret)
+        logging.getLogger("orchestra.engine").warning("calling with key %s", secret)
         logging.getLogger("orchestra.hooks").warning("hook saw %s", secret)
     messages = [record.getMessage() for record in caplog.records]
     assert len(messages) == 2 and all(secret not in m and MASK in m for m in messages)

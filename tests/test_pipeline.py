@@ -86,10 +86,11 @@ async def test_failover_to_the_next_rule_provider(make_orchestra):
 async def test_per_provider_timeout_is_enforced(make_orchestra):
     slow = FunctionConnector("slow", lambda r: "too late", delay_s=30.0)
     fast = FunctionConnector("fast", lambda r: "on time")
-    orch = make_orchestra(
-        {"slow": slow, "fast": fast},
-        performance={"models": {"slow": {"timeout": 0.05}}, "retry": {"max_attempts": 1}},
-    )
+    with pytest.warns(DeprecationWarning, match="performance.models.slow.timeout"):  # the seed's spelling
+        orch = make_orchestra(
+            {"slow": slow, "fast": fast},
+            performance={"models": {"slow": {"timeout": 0.05}}, "retry": {"max_attempts": 1}},
+        )
     result = await orch.process_request("hi", user_id="u1")
     assert result["response"] == "on time"
     assert result["metadata"]["providers_failed"][0]["error_type"] == ProviderTimeout.__name__

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from orchestra import ConfigError, Orchestra
-from orchestra.plugins import GROUPS, discover, format_inventory, inventory
+from orchestra.app.plugins import GROUPS, format_inventory, inventory
+from orchestra.entrypoints import discover
 
 PACKAGE = '''
 """A third-party plugin package: one plugin per orchestra entry-point group."""
@@ -205,7 +206,7 @@ def test_inventory_lists_every_group_with_status(plugin_site: Path) -> None:
 def test_orchestra_plugins_command_in_a_fresh_interpreter(plugin_site: Path) -> None:
     environment = {**os.environ, "PYTHONPATH": str(plugin_site), "MLFLOW_DISABLE_TELEMETRY": "true"}
     result = subprocess.run(
-        [sys.executable, "-m", "orchestra.cli", "plugins"],
+        [sys.executable, "-m", "orchestra", "plugins"],
         env=environment,
         capture_output=True,
         text=True,

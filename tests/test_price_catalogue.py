@@ -41,6 +41,8 @@ def test_the_call_date_picks_the_price_in_force_and_its_tiers():
     assert price.cost(100_000, 1_000, at=before) == pytest.approx((100_000 * 3 + 1_000 * 15) / 1e6)
     assert price.cost(300_000, 1_000, at=before) == pytest.approx((300_000 * 6 + 1_000 * 22.5) / 1e6)
     assert price.cost(300_000, 1_000, at=after) == pytest.approx((300_000 * 3 + 1_000 * 15) / 1e6)
+    # the same counts are remembered per price in force, never across a change of price
+    assert price.cost(300_000, 1_000, at=before) == pytest.approx((300_000 * 6 + 1_000 * 22.5) / 1e6)
     # A replay fixes the day: the same model looked up "on" a date is priced on it, whenever it runs.
     pinned = TABLE.lookup("claude-sonnet-4-6", on=date(2026, 3, 1))
     assert pinned.cost(300_000, 1_000, at=after) == pytest.approx(1.8225)
@@ -129,7 +131,7 @@ def test_an_unknown_model_is_unpriced_and_check_warns(tmp_path):
     }
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     result = subprocess.run(
-        [sys.executable, "-m", "orchestra.cli", "check", "--config", str(tmp_path / "config.yaml")],
+        [sys.executable, "-m", "orchestra", "check", "--config", str(tmp_path / "config.yaml")],
         capture_output=True,
         text=True,
         cwd=tmp_path,

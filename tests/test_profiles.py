@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from orchestra import ConfigError
-from orchestra.cli import main
+from orchestra.app.cli import main
 from orchestra.tracking.settings import load_tracking_settings
 from orchestra.tracking.team import team_server_command
 

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from orchestra import FunctionConnector, Orchestra
-from orchestra.cli import main
+from orchestra.app.cli import main
 from orchestra.errors import ConfigError
 from orchestra.improve.prompts import improve_prompts_async, with_reference
 from orchestra.improve.prompts_search import OrchestraAdapter

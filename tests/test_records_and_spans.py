@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
+import polars as pl
 import pytest
 from mlflow.entities import SpanStatusCode
 
+from orchestra.analysis.requests import calls_table
 from orchestra.analysis.winrate import win_rate
+from orchestra.engine.records import CallRecord, RequestRecord, RetriedError
 from orchestra.redact import MASK, SecretRegistry
-from orchestra.tracking.records import CallRecord, RequestRecord, rows_table, to_row
+from orchestra.routing.history import PerformanceHistory
+from orchestra.tracking.codec import call_dict, call_from_dict, decode_record, record_dict
+from orchestra.tracking.rows import ROW_VERSION, rows_table, to_row
 from orchestra.tracking.spans import request_spans
 
 
@@ -64,7 +70,7 @@ def record(**changes) -> RequestRecord:
 
 def test_json_round_trip_is_lossless():
     original = record()
-    restored = RequestRecord.from_json(json.loads(json.dumps(original.to_json())))
+    restored = decode_record(json.loads(json.dumps(record_dict(original))))
     assert restored == original
 
 
@@ -77,6 +83,53 @@ def test_row_flattens_routing_calls_and_consensus():
     assert json.loads(row["propensities_json"]) == {"a": 1.0, "b": 1.0}
     table = rows_table([row, to_row(record(request_id="f" * 32, routing=None, consensus=None), None)])
     assert table.num_rows == 2 and table.column("consensus_applied").to_pylist() == [True, False]
+
+
+def test_calls_have_typed_fields_in_the_row_and_the_trace():
+    retried = RetriedError("RateLimited", "429", 429, 0.25)
+    call = CallRecord("a", "m-a", 1, 2, True, attempts=2, retried_errors=[retried], cache_hit=True)
+    row = to_row(record(calls=[call]), None)
+    assert row["row_version"] == ROW_VERSION == 2
+    (stored,) = json.loads(row["calls_json"])
+    assert (stored["attempts"], stored["cache_hit"], stored["rate_limit_wait_ms"]) == (2, True, 0.0)
+    assert stored["retried_errors"] == [
+        {"error_type": "RateLimited", "message": "429", "status": 429, "waited_s": 0.25}
+    ]
+    assert call_from_dict(stored) == call
+    span = request_spans(record(calls=[call]))[2]
+    assert span.get_attribute("orchestra.attempts") == 2 and span.get_attribute("orchestra.cache_hit") is True
+    assert span.get_attribute("orchestra.status") is None  # only what happened is an attribute
+
+
+def test_rows_and_journal_payloads_of_version_1_are_still_read():
+    """Before typed fields, a call's extras sat in an `extra` dict (row_version 1, older journals)."""
+    old_call = {
+        "provider": "a", "model": "m", "start_ns": 1, "end_ns": 2, "ok": True, "latency_ms": 5.0,
+        "input_tokens": 1, "output_tokens": 1, "cost_usd": 0.0, "error_type": None, "error_message": None,
+        "quality": 1.0, "confidence": None, "content": "4", "wave": 0,
+        "extra": {"attempts": 3, "cache_hit": True, "retried_errors": [
+            {"error_type": "RateLimited", "message": "429", "status": 429, "waited_s": 0.5}
+        ]},
+    }  # fmt: skip
+    call = call_from_dict(old_call)
+    assert (call.attempts, call.cache_hit, call.retried_errors[0].status) == (3, True, 429)
+    old_record = record_dict(record())
+    old_record["calls"] = [old_call]
+    assert decode_record(json.dumps(old_record)).calls == [call]
+    frame = pl.DataFrame(
+        {
+            "request_id": ["x", "y"],
+            "timestamp": [datetime(2026, 1, 1, tzinfo=UTC)] * 2,
+            "task_type": ["qa", "qa"],
+            "complexity": ["simple", "simple"],
+            "calls_json": [json.dumps([old_call]), json.dumps([call_dict(call)])],
+        }
+    )
+    calls = calls_table(frame)
+    assert calls["attempts"].to_list() == [3, 3] and calls["cache_hit"].to_list() == [True, True]
+    assert "extra" not in calls.columns
+    history = PerformanceHistory.from_frame(frame, half_life_hours=None)
+    assert history.stats("qa", "simple", "a").n == 0  # cache hits say nothing about the provider
 
 
 def test_spans_are_deterministic_and_carry_status_usage_and_user():

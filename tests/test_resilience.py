@@ -10,13 +10,22 @@ from orchestra.errors import (
     AuthenticationFailed,
     BadProviderRequest,
     BudgetExceeded,
+    ConfigError,
     ProviderCoolingDown,
     ProviderTimeout,
     ProviderUnavailable,
     RateLimited,
 )
 from orchestra.providers.http_errors import error_for_status, retry_after_seconds
-from orchestra.resilience import AttemptLog, Budget, CircuitBreaker, RateLimiter, RetryPolicy, shared_limiter
+from orchestra.resilience import (
+    AttemptLog,
+    Budget,
+    CircuitBreaker,
+    RateLimiter,
+    RetryPolicy,
+    forget_limiter,
+    shared_limiter,
+)
 from orchestra.types import ModelRequest
 from tests.fake_clock import FakeClock
 
@@ -172,10 +181,15 @@ async def test_limiter_tokens_per_window():
         await limiter.acquire(tokens=5000)
 
 
-def test_shared_limiter_is_one_object_per_key():
-    first = shared_limiter(("test-shared", "openai", None), requests=5)
-    second = shared_limiter(("test-shared", "openai", None), requests=7)
-    assert first is second and first.requests == 7
+def test_shared_limiter_is_one_object_per_key_and_never_reconfigured():
+    key = ("test-shared", "openai", None)
+    first = shared_limiter(key, requests=5)
+    assert shared_limiter(key, requests=5, per_seconds=60) is first
+    with pytest.raises(ConfigError, match=r"'test-shared' \(openai\) already has a rate limiter"):
+        shared_limiter(key, requests=7)
+    assert first.requests == 5  # the limiter in use is untouched
+    assert forget_limiter(key) is first
+    assert shared_limiter(key, requests=7) is not first
 
 
 def test_budget_reserves_worst_case_and_refuses_before_the_call():

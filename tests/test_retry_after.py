@@ -169,7 +169,7 @@ async def test_unusable_values_fall_back_for_every_sdk(endpoint, kind):
 async def test_a_stream_waits_for_the_hold_too(endpoint):
     api = endpoint()
     api.server.inject(Fault.status(429, retry_after="12"))
-    stream = await api.orchestra().process_request("one two three", user_id="u1", stream=True)
+    stream = await api.orchestra().process_request_stream("one two three", user_id="u1")
     result = await stream.collect()
     assert result["response"] == "echo: one two three" and api.clock.sleeps == [12.0]
 

@@ -293,7 +293,7 @@ async def test_performance_routing_learns_online_and_from_the_store(tracking):
     assert all(a["response"] == "ok" for a in answers)
     assert answers[-1]["metadata"]["providers_called"] == ["fine"]  # learned to skip the failing one
     first.close()
-    second = build("performance_based")  # a new process would read the same store
+    second = await build("performance_based").start()  # a new process reads the same store at start
     assert second.task_router.history.stats("general", "simple", "bad").n >= 5
     decision = await second.task_router.evaluate_and_route(
         "new question", "general", complexity_override="simple"

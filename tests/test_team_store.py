@@ -162,7 +162,7 @@ def test_a_server_down_mid_sweep_loses_nothing_and_duplicates_nothing(
                 team_server.start()  # the 250th answer waits until the server is back
         return f"answer to {prompt}"
 
-    from orchestra.dashboard import SweepMonitor
+    from orchestra.app.dashboard import SweepMonitor
 
     settings = team_settings(team_server, tmp_path, "team-outage")
     try:
@@ -187,7 +187,7 @@ def test_a_server_down_mid_sweep_loses_nothing_and_duplicates_nothing(
 
 
 def test_analysis_and_the_dashboard_read_the_team_store_back(team_server: TeamServer, tmp_path: Path):
-    from orchestra.dashboard import RunsDashboard
+    from orchestra.app.dashboard import RunsDashboard
 
     settings = team_settings(team_server, tmp_path, "team-analysis")
     writers = [

@@ -162,6 +162,7 @@ def test_mlflow_environment_variables_override_the_file(tmp_path, monkeypatch, v
 async def test_traces_written_by_the_child_process(tracking, client):
     settings = tracking.model_copy(update={"trace_writer": "process"})
     orch = _orchestra(settings, a=FunctionConnector("a", lambda r: "ok"))
+    await orch.start()  # opens the journal and writers: the child starts
     assert orch.tracker._writer._trace_backend.alive
     async with orch.run("process-writer") as scope:
         results = [await orch.process_request(f"p{i}", user_id="u1") for i in range(12)]
@@ -177,6 +178,7 @@ async def test_traces_written_by_the_child_process(tracking, client):
 async def test_a_dead_trace_process_loses_nothing(tracking, client):
     settings = tracking.model_copy(update={"trace_writer": "process"})
     orch = _orchestra(settings, a=FunctionConnector("a", lambda r: "ok"))
+    await orch.start()
     backend = orch.tracker._writer._trace_backend
     async with orch.run("killed-writer") as scope:
         await orch.process_request("before", user_id="u1")

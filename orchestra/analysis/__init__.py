@@ -7,7 +7,7 @@ ab.ab_report(requests, arm="run_name", unit="prompt")
 
 from orchestra.analysis import ab
 from orchestra.analysis.calibration import CalibrationReport, calibration
-from orchestra.analysis.metrics import best_provider, performance_metrics, provider_comparison
+from orchestra.analysis.performance import best_provider, performance_metrics, provider_comparison
 from orchestra.analysis.requests import calls_table, history, load_requests
 from orchestra.analysis.winrate import (
     LengthControlledWinRate,

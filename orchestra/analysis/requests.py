@@ -37,7 +37,9 @@ def calls_table(requests: Any) -> pl.DataFrame:
                 "quality": pl.Float64,
                 "error_type": pl.String,
                 "wave": pl.Int64,
-                "extra": pl.Struct({"attempts": pl.Int64, "cache_hit": pl.Boolean}),
+                "attempts": pl.Int64,
+                "cache_hit": pl.Boolean,
+                "extra": pl.Struct({"attempts": pl.Int64, "cache_hit": pl.Boolean}),  # row_version 1
             }
         )
     )
@@ -51,9 +53,11 @@ def calls_table(requests: Any) -> pl.DataFrame:
         .explode("call")
         .drop_nulls("call")
         .unnest("call")
-        .unnest("extra")
     )
-    return calls.with_columns(pl.col("attempts").fill_null(1), pl.col("cache_hit").fill_null(False))
+    return calls.with_columns(
+        pl.coalesce("attempts", pl.col("extra").struct.field("attempts"), 1).alias("attempts"),
+        pl.coalesce("cache_hit", pl.col("extra").struct.field("cache_hit"), False).alias("cache_hit"),
+    ).drop("extra")
 
 
 def history(

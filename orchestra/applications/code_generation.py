@@ -10,8 +10,8 @@ types `code_tests` (writing tests), `code` (writing the code) and `code_review`,
 decide how many providers each gets and whether they need consensus, e.g. a simple `code` prompt
 to one provider, a complex one to three with `consensus.per_task_type.code: execution`, and a
 review to two with consensus. The tests are written by a separate request from the code (as in
-CodeT) and handed to execution consensus with `execution_check`; the chosen code is then run
-against them once more in the sandbox, so single-provider answers are checked too.
+CodeT) and handed to execution consensus as the request's `execution` option; the chosen code is
+then run against them once more in the sandbox, so single-provider answers are checked too.
 """
 
 from __future__ import annotations
@@ -21,9 +21,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from orchestra.consensus.execution import execution_check
+from orchestra.engine.orchestrator import Orchestra
 from orchestra.errors import InvalidRequest
-from orchestra.orchestrator import Orchestra
 from orchestra.sandbox.checks import CheckReport, CodeCheck, extract_code, inputs_from_tests, run_checks
 from orchestra.sandbox.sandbox import Sandbox
 from orchestra.sync import run_sync
@@ -139,25 +138,23 @@ class CodeGenerationApp:
                 complexity_override=complexity,
                 tags={"app": "code_generation", "step": "tests", "language": language},
             )
-            assert isinstance(answer, dict)
-            metadata["tests"] = answer["metadata"]
-            chosen_tests = asserts_from_answer(answer["response"])
+            metadata["tests"] = answer.metadata.as_dict()
+            chosen_tests = asserts_from_answer(answer.response)
         check = CodeCheck(
-            tests=chosen_tests,
-            inputs=inputs_from_tests(chosen_tests),
+            tests=tuple(chosen_tests),
+            inputs=tuple(inputs_from_tests(chosen_tests)),
             per_test_timeout_s=self.per_test_timeout_s,
         )
-        with execution_check(check):
-            answer = await self.orchestra.process_request(
-                CODE_PROMPT.format(language=language, description=description),
-                task_type=self.task_type,
-                user_id=self.user_id,
-                complexity_override=complexity,
-                tags={"app": "code_generation", "step": "code", "language": language},
-            )
-        assert isinstance(answer, dict)
-        metadata["code"] = answer["metadata"]
-        code = extract_code(answer["response"], language)
+        answer = await self.orchestra.process_request(
+            CODE_PROMPT.format(language=language, description=description),
+            task_type=self.task_type,
+            user_id=self.user_id,
+            complexity_override=complexity,
+            tags={"app": "code_generation", "step": "code", "language": language},
+            execution=check,
+        )
+        metadata["code"] = answer.metadata.as_dict()
+        code = extract_code(answer.response, language)
         report = None
         if chosen_tests and language in EXECUTABLE:
             report = (await run_checks(self.sandbox, [code], check))[0]
@@ -175,8 +172,7 @@ class CodeGenerationApp:
             user_id=self.user_id,
             tags={"app": "code_generation", "step": "review", "language": language},
         )
-        assert isinstance(answer, dict)
-        return ReviewResult(review=answer["response"], metadata=answer["metadata"])
+        return ReviewResult(review=answer.response, metadata=answer.metadata.as_dict())
 
     def generate_code_sync(self, description: str, **options: Any) -> CodeResult:
         """`generate_code` for scripts and notebooks."""

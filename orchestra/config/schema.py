@@ -1,8 +1,9 @@
 """Typed settings for `config.yaml`, in the seed's shape.
 
 Sections: framework, models, datasets, routing, consensus, improvement, performance, pricing,
-experiments.
-Unknown keys are rejected so that a typo is an error, not a silently ignored setting.
+experiments. Unknown keys are rejected so that a typo is an error, not a silently ignored
+setting. Older spellings of a few keys are rewritten to the current ones before validation, with
+a deprecation warning (`orchestra.compat.rewrite_config`), so each setting has one name here.
 """
 
 from __future__ import annotations
@@ -22,12 +23,9 @@ from pydantic import (
 )
 
 from orchestra.config.experiments import ExperimentSettings
-from orchestra.logs import get_logger
 from orchestra.types import ModelProvider, TaskComplexity
 
-logger = get_logger("orchestra.config")
-
-ANY = "any"
+ANY: Literal["any"] = "any"
 
 
 class _Section(BaseModel):
@@ -36,14 +34,12 @@ class _Section(BaseModel):
 
 class FrameworkSettings(_Section):
     """`name` and `version` describe the config (logged as params); `enable_metrics: false`
-    stops sending requests to metrics collectors; `enable_caching` is the seed's spelling of
-    `performance.enable_response_caching` (either turns the response cache on)."""
+    stops sending requests to metrics collectors."""
 
     name: str = "orchestra"
     version: str = "1.0.0"
     seed: int = 0
     enable_metrics: bool = True
-    enable_caching: bool = False
     default_task_type: str = "general"
     metrics_collectors: list[str] = Field(default_factory=list)
     """Entry-point names (group `orchestra.metrics_collectors`) to attach at start-up."""
@@ -150,7 +146,7 @@ class RoutingRule(_Section):
     """The registry version a resolved reference came from (`prompts:/name/3`), logged as a tag."""
 
     def matches(self, task_type: str, complexity: TaskComplexity) -> bool:
-        return self.task_type in (ANY, "*", task_type) and self.complexity in (ANY, complexity)
+        return self.task_type in (ANY, task_type) and self.complexity in (ANY, complexity)
 
 
 class RoutingWeights(_Section):
@@ -295,7 +291,6 @@ class ImprovementSettings(_Section):
     `analysis_interval` (hours) is the period of `orchestra improve --schedule`.
     """
 
-    enable: bool = False
     analysis_interval: float = Field(default=24, gt=0)
     auto_apply_threshold: float = Field(default=0.9, ge=0.5, lt=1.0)
     min_data_points: int = Field(default=100, ge=1)
@@ -327,31 +322,16 @@ class ImprovementSettings(_Section):
     split_seed: int = 0
     prompts: PromptImprovementSettings = Field(default_factory=PromptImprovementSettings)
 
-    @model_validator(mode="after")
-    def _say_what_is_not_automatic(self) -> ImprovementSettings:
-        if self.enable or "analysis_interval" in self.model_fields_set:
-            logger.warning(
-                "improvement.enable / analysis_interval: Orchestra itself runs no background "
-                "improvement; `orchestra improve --schedule` runs the cycle every analysis_interval hours"
-            )
-        return self
-
-
-class ProviderPerformance(_Section):
-    max_concurrent: int | None = Field(default=None, ge=1)
-    timeout: float | None = Field(default=None, gt=0)
-
 
 class PerformanceSettings(_Section):
     """Timeouts, retries, circuit breaking, budgets and the response cache.
 
     `request_timeout` bounds a whole request (retries and failover included); a provider's own
-    `timeout` (models.<name>.timeout or performance.models.<name>.timeout) bounds each attempt.
+    `timeout` (models.<name>.timeout) bounds each attempt.
     """
 
     max_concurrent_requests: int = Field(default=50, ge=1)
     request_timeout: float = Field(default=30.0, gt=0)
-    connection_pool_size: int = Field(default=20, ge=1)
     enable_response_caching: bool = False
     cache_ttl: float = Field(default=3600, gt=0)
     cache_backend: Literal["sqlite", "redis"] = "sqlite"
@@ -361,15 +341,6 @@ class PerformanceSettings(_Section):
     circuit_breaker: CircuitBreakerSettings = Field(default_factory=CircuitBreakerSettings)
     run_budget_usd: float | None = Field(default=None, ge=0)
     expected_output_tokens: int = Field(default=1024, ge=1)
-    models: dict[str, ProviderPerformance] = Field(default_factory=dict)
-
-    @model_validator(mode="after")
-    def _say_what_has_no_effect(self) -> PerformanceSettings:
-        if "connection_pool_size" in self.model_fields_set:
-            logger.warning(
-                "performance.connection_pool_size has no effect: each provider SDK keeps its own pool"
-            )
-        return self
 
 
 class PricingSettings(_Section):
@@ -401,6 +372,13 @@ class Settings(_Section):
         """`path` made absolute against the config file's folder."""
         candidate = Path(path).expanduser()
         return candidate if candidate.is_absolute() else (self._base_dir / candidate).resolve()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _current_spellings(cls, data: Any) -> Any:
+        from orchestra.compat import rewrite_config
+
+        return rewrite_config(data) if isinstance(data, dict) else data
 
     @field_validator("models")
     @classmethod

@@ -2,12 +2,13 @@
 
 from orchestra.consensus.base import ConsensusOutcome, ConsensusStrategy
 from orchestra.consensus.confidence import ConfidenceConsensus
+from orchestra.consensus.context import TaskContext, execution_check, structured_output
 from orchestra.consensus.embeddings import EmbeddingSpec
-from orchestra.consensus.execution import ExecutionConsensus, execution_check, rank_by_execution
+from orchestra.consensus.execution import ExecutionConsensus, rank_by_execution
 from orchestra.consensus.lexical import LexicalConsensus, MedoidConsensus
 from orchestra.consensus.manager import ConsensusManager
 from orchestra.consensus.similarity import SimilarityConsensus
-from orchestra.consensus.structured import StructuredConsensus, structured_output
+from orchestra.consensus.structured import StructuredConsensus
 from orchestra.consensus.voting import VotingConsensus, normalise_short_answer
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "MedoidConsensus",
     "SimilarityConsensus",
     "StructuredConsensus",
+    "TaskContext",
     "VotingConsensus",
     "execution_check",
     "normalise_short_answer",

@@ -32,7 +32,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from orchestra.consensus.base import OUTCOME_KEY, ConsensusOutcome, ConsensusStrategy
+from orchestra.consensus.base import ConsensusOutcome, ConsensusStrategy
+from orchestra.consensus.context import TaskContext
 from orchestra.consensus.lexical import tfidf_similarity
 from orchestra.errors import ConfigError
 from orchestra.frames import as_frame
@@ -53,25 +54,18 @@ class CalibratedConsensus(ConsensusStrategy):
         self.calibrator = calibrator
         self.name = f"{strategy.name}+calibrated"
 
-    async def find_consensus(
-        self, responses: list[ModelResponse], task_context: dict[str, Any]
-    ) -> ModelResponse:
-        chosen = await self.strategy.find_consensus(responses, task_context)
-        outcome = chosen.metadata.get(OUTCOME_KEY)
-        raw = outcome.confidence if isinstance(outcome, ConsensusOutcome) else chosen.confidence_score
+    async def decide(self, responses: list[ModelResponse], context: TaskContext) -> ConsensusOutcome:
+        """The wrapped strategy's outcome, its confidence calibrated (the raw one in the details)."""
+        outcome = await self.strategy.decide(responses, context)
+        raw = outcome.confidence
         probability = float(self.calibrator.predict([raw if raw is not None else math.nan])[0])
-        if isinstance(outcome, ConsensusOutcome):
-            details = {
-                **outcome.details,
-                "confidence_calibrated": not math.isnan(probability),
-                "raw_confidence": raw,
-                "calibrator": self.calibrator.method,
-            }
-            return self.with_outcome(chosen, replace(outcome, confidence=probability, details=details))
-        return chosen.model_copy(update={"confidence_score": probability})
-
-    def calculate_confidence(self, responses: list[ModelResponse]) -> float:
-        return float(self.calibrator.predict([self.strategy.calculate_confidence(responses)])[0])
+        details = {
+            **outcome.details,
+            "confidence_calibrated": not math.isnan(probability),
+            "raw_confidence": raw,
+            "calibrator": self.calibrator.method,
+        }
+        return replace(outcome, confidence=probability, details=details)
 
 
 def answer_features(

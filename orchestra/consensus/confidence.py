@@ -22,12 +22,12 @@ the confidence is uncalibrated (`details["confidence_calibrated"]` is False).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from orchestra.consensus.base import ConsensusOutcome, ConsensusStrategy
 from orchestra.consensus.calibration import AnswerQualityModel
+from orchestra.consensus.context import TaskContext
 from orchestra.consensus.lexical import MedoidConsensus, tfidf_similarity
 from orchestra.errors import ConsensusError
 from orchestra.types import ModelResponse
@@ -61,8 +61,9 @@ class ConfidenceConsensus(ConsensusStrategy):
             if source == "model" and self.model is not None:
                 answers = [(r.provider, r.content, r.confidence_score) for r in responses]
                 return [float(p) for p in self.model.probabilities(answers)], source, None
-            if source == "logprobs" and all(r.confidence_score is not None for r in responses):
-                return [float(r.confidence_score) for r in responses], source, None
+            given = [r.confidence_score for r in responses if r.confidence_score is not None]
+            if source == "logprobs" and len(given) == len(responses):
+                return [float(score) for score in given], source, None
             if source == "agreement" and len(responses) > 1:
                 texts = [r.content for r in responses]
                 similarity = self.similarity
@@ -73,9 +74,8 @@ class ConfidenceConsensus(ConsensusStrategy):
                 return [self.provider_quality[r.provider] for r in responses], source, None
         return [1.0 for _ in responses], "none", None
 
-    async def find_consensus(
-        self, responses: list[ModelResponse], task_context: dict[str, Any]
-    ) -> ModelResponse:
+    async def decide(self, responses: list[ModelResponse], context: TaskContext) -> ConsensusOutcome:
+        """The most confident answer (ties: the earliest in routing order)."""
         if not responses:
             raise ConsensusError("confidence consensus needs at least one response")
         scores, source, matrix = await self.scores(responses)
@@ -100,8 +100,4 @@ class ConfidenceConsensus(ConsensusStrategy):
             low_agreement=float(scores[chosen]) < self.confidence_threshold,
             details={"confidence_source": source, "confidence_calibrated": source == "model"},
         )
-        return self.with_outcome(responses[chosen], outcome)
-
-    def calculate_confidence(self, responses: list[ModelResponse]) -> float:
-        known = [r.confidence_score for r in responses if r.confidence_score is not None]
-        return float(max(known)) if known else 0.0
+        return outcome

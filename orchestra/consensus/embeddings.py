@@ -28,6 +28,7 @@ from abc import ABC, abstractmethod
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -165,7 +166,7 @@ class OnnxInt8Embedder(Embedder):
 
 def _export_folder(path: str, spec: EmbeddingSpec) -> Path:
     root = (
-        Path(spec.cache_dir or os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+        Path(spec.cache_dir or os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
         / "orchestra"
         / "onnx"
     )
@@ -181,7 +182,8 @@ def _export_int8(path: str, folder: Path, max_seq_length: int) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from sentence_transformers import SentenceTransformer
 
-    transformer = SentenceTransformer(path, device="cpu")[0].auto_model.eval()
+    module: Any = SentenceTransformer(path, device="cpu")[0]  # its Transformer module (untyped)
+    transformer = module.auto_model.eval()
 
     class Encoder(torch.nn.Module):
         def __init__(self) -> None:
@@ -305,4 +307,6 @@ class CachedEmbedder(Embedder):
             for i, vector in zip(missing, fresh, strict=True):
                 self.cache.put(keys[i], vector)
                 found[i] = vector
-        return np.vstack(found) if found else np.zeros((0, 0), dtype=np.float32)
+        vectors = [vector for vector in found if vector is not None]
+        assert len(vectors) == len(found)  # every one was cached or just embedded
+        return np.vstack(vectors) if vectors else np.zeros((0, 0), dtype=np.float32)

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from orchestra.consensus.base import ConsensusOutcome, ConsensusStrategy
+from orchestra.consensus.context import TaskContext
 from orchestra.errors import ConsensusError
 from orchestra.types import ModelResponse
 
@@ -103,15 +104,10 @@ class MedoidConsensus(ConsensusStrategy):
             details=self.details(),
         )
 
-    async def find_consensus(
-        self, responses: list[ModelResponse], task_context: dict[str, Any]
-    ) -> ModelResponse:
+    async def decide(self, responses: list[ModelResponse], context: TaskContext) -> ConsensusOutcome:
+        """The medoid answer (see the module doc for the tie rule)."""
         matrix = await self.similarity_matrix([r.content for r in responses]) if len(responses) > 1 else None
-        result = self.outcome(responses, matrix)
-        return self.with_outcome(responses[result.chosen_index], result)
-
-    def calculate_confidence(self, responses: list[ModelResponse]) -> float:
-        return self.outcome(responses).confidence
+        return self.outcome(responses, matrix)
 
 
 class LexicalConsensus(MedoidConsensus):

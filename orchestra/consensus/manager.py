@@ -10,22 +10,27 @@ More come from code (`register_strategy`) or installed packages (entry-point gro
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from orchestra.compat import legacy_outcome
 from orchestra.config.schema import ConsensusSettings
-from orchestra.consensus.base import OUTCOME_KEY, ConsensusOutcome, ConsensusStrategy
+from orchestra.consensus.base import ConsensusOutcome, ConsensusStrategy
 from orchestra.consensus.confidence import ConfidenceConsensus
+from orchestra.consensus.context import TaskContext
 from orchestra.consensus.embeddings import EmbeddingSpec
 from orchestra.consensus.execution import ExecutionConsensus
 from orchestra.consensus.lexical import LexicalConsensus
 from orchestra.consensus.similarity import SimilarityConsensus
 from orchestra.consensus.structured import StructuredConsensus
 from orchestra.consensus.voting import VotingConsensus
+from orchestra.entrypoints import PluginError, discover
 from orchestra.errors import ConfigError
-from orchestra.plugins import GROUPS, PluginError, discover
 from orchestra.types import ModelResponse
+
+STRATEGIES_GROUP = "orchestra.consensus_strategies"
+"""The entry-point group of consensus strategies from installed packages."""
 
 
 class ConsensusManager:
@@ -36,7 +41,7 @@ class ConsensusManager:
         self._strategies: dict[str, ConsensusStrategy] = {}
         for name, strategy in _builtins(settings, resolve_path).items():
             self.register_strategy(name, strategy)
-        plugins, self.plugin_errors = discover(GROUPS["consensus"], ConsensusStrategy)
+        plugins, self.plugin_errors = discover(STRATEGIES_GROUP, ConsensusStrategy)
         for name, strategy in plugins.items():
             self.register_strategy(name, strategy)
 
@@ -73,29 +78,23 @@ class ConsensusManager:
             prepare(response)
 
     async def decide(
-        self, responses: list[ModelResponse], task_context: dict[str, Any]
+        self, responses: list[ModelResponse], context: TaskContext | Mapping[str, Any]
     ) -> tuple[ModelResponse, ConsensusOutcome]:
-        """Run the task type's strategy; fill in an outcome when a custom strategy gave none."""
-        name, strategy = self.strategy_for(task_context.get("task_type", ""))
-        chosen = await strategy.find_consensus(responses, task_context)
-        outcome = chosen.metadata.get(OUTCOME_KEY)
-        if not isinstance(outcome, ConsensusOutcome):
-            providers = [r.provider for r in responses]
-            confidence = float(
-                chosen.confidence_score
-                if chosen.confidence_score is not None
-                else strategy.calculate_confidence(responses)
-            )
-            outcome = ConsensusOutcome(
+        """The task type's strategy's outcome, and the answer it chose (with the outcome's
+        confidence, and its text as the strategy rewrote it)."""
+        context = TaskContext.from_mapping(context)
+        name, strategy = self.strategy_for(context.task_type)
+        if strategy.implements_decide():
+            outcome = await strategy.decide(responses, context)
+        else:  # the original interface: the outcome falls back to the registered name and threshold
+            outcome = await legacy_outcome(
+                strategy,
+                responses,
+                context,
                 method=name,
-                chosen_index=providers.index(chosen.provider) if chosen.provider in providers else -1,
-                chosen_provider=chosen.provider,
-                confidence=confidence,
-                agreement=confidence,
-                providers=providers,
-                low_agreement=confidence < self.settings.confidence_threshold,
+                confidence_threshold=self.settings.confidence_threshold,
             )
-        return chosen, outcome
+        return outcome.chosen(responses), outcome
 
 
 def _builtins(
@@ -122,8 +121,6 @@ def _builtins(
         **(thresholds | ({"similarity_threshold": threshold} if threshold is not None else {})),
     )
     voting_options = dict(options.get("voting", {}))
-    if voting_options.pop("weight_by_confidence", False):  # the seed's spelling
-        voting_options.setdefault("weight_by", "confidence")
     confidence_options = dict(options.get("confidence", {}))
     try:
         voting = VotingConsensus(similarity=similarity, **voting_options)

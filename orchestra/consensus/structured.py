@@ -4,11 +4,12 @@ that agrees most with the others.
     consensus:
       per_task_type: {document_analysis: structured}
 
-    with structured_output(Sentiment):
+    with structured_output(Sentiment):     # or RequestOptions(schema=Sentiment) for one request
         result = await orch.process_request(prompt, task_type="document_analysis", require_consensus=True)
 
 Each answer is read as JSON (a fenced ```json block, else the outermost `{...}`) and validated
-against the model set with `structured_output` (or `task_context["schema"]`); answers that do
+against the request's `TaskContext.schema` (set with `structured_output` or given as
+`RequestOptions(schema=...)`); answers that do
 not parse are never chosen. Among the valid ones, the winner has the highest mean agreement
 (`agreement_matrix`: the model's own `agreement_with(other)` if it has one, else TF-IDF cosine of
 its `text_for_agreement()`, else of its JSON) with the other valid ones; tie rule: the earliest
@@ -20,17 +21,16 @@ No valid answer at all raises `StructuredOutputError` (and the request is logged
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
-from collections.abc import Iterator
-from contextvars import ContextVar
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
 from orchestra.consensus.base import ConsensusOutcome, ConsensusStrategy
+from orchestra.consensus.context import TaskContext
+from orchestra.consensus.context import structured_output as structured_output  # its home until now
 from orchestra.consensus.lexical import tfidf_similarity
 from orchestra.errors import ConsensusError
 from orchestra.types import ModelResponse
@@ -46,10 +46,18 @@ class StructuredOutputError(ConsensusError):
         self.errors = dict(errors)
 
 
+@runtime_checkable
+class SupportsAgreement(Protocol):
+    """A result model that measures its own agreement with another result."""
+
+    def agreement_with(self, other: Any) -> float: ...
+
+
 def agreement_matrix(results: list[BaseModel]) -> np.ndarray:
     """Pairwise agreement in [0, 1] of parsed answers (see the module doc for the measure)."""
-    if results and all(hasattr(r, "agreement_with") for r in results):
-        return np.array([[1.0 if a is b else float(a.agreement_with(b)) for b in results] for a in results])
+    agreeing = [r for r in results if isinstance(r, SupportsAgreement)]
+    if results and len(agreeing) == len(results):
+        return np.array([[1.0 if a is b else float(a.agreement_with(b)) for b in agreeing] for a in agreeing])
 
     def text(result: BaseModel) -> str:
         own = getattr(result, "text_for_agreement", None)
@@ -58,18 +66,7 @@ def agreement_matrix(results: list[BaseModel]) -> np.ndarray:
     return tfidf_similarity([text(r) for r in results])
 
 
-CURRENT_SCHEMA: ContextVar[type[BaseModel] | None] = ContextVar("orchestra_structured_schema", default=None)
 _JSON_BLOCK = re.compile(r"```(?:json)?\s*\n(.*?)```", re.DOTALL)
-
-
-@contextlib.contextmanager
-def structured_output(schema: type[BaseModel]) -> Iterator[type[BaseModel]]:
-    """Within this block, structured consensus reads answers as `schema`."""
-    token = CURRENT_SCHEMA.set(schema)
-    try:
-        yield schema
-    finally:
-        CURRENT_SCHEMA.reset(token)
 
 
 def parse_structured(text: str, schema: type[BaseModel]) -> tuple[BaseModel | None, str | None]:
@@ -97,24 +94,23 @@ class StructuredConsensus(ConsensusStrategy):
     def __init__(self, *, confidence_threshold: float = 0.5) -> None:
         self.confidence_threshold = confidence_threshold
 
-    def schema_for(self, task_context: dict[str, Any]) -> type[BaseModel]:
-        schema = task_context.get("schema") or CURRENT_SCHEMA.get()
+    def schema_for(self, context: TaskContext) -> type[BaseModel]:
+        schema = context.schema
         if schema is None:
             raise ConsensusError("structured consensus needs a schema: use `with structured_output(Model):`")
         return schema
 
-    async def find_consensus(
-        self, responses: list[ModelResponse], task_context: dict[str, Any]
-    ) -> ModelResponse:
+    async def decide(self, responses: list[ModelResponse], context: TaskContext) -> ConsensusOutcome:
+        """The valid answer agreeing most with the others (see the module doc for the rule)."""
         if not responses:
             raise ConsensusError("structured consensus needs at least one response")
-        schema = self.schema_for(task_context)
+        schema = self.schema_for(context)
         parsed = [parse_structured(r.content, schema) for r in responses]
         providers = [r.provider for r in responses]
         errors = {providers[i]: error for i, (_, error) in enumerate(parsed) if error is not None}
         valid = [i for i, (result, _) in enumerate(parsed) if result is not None]
         if not valid:
-            raise StructuredOutputError(schema.__name__, errors, request_id=task_context.get("request_id"))
+            raise StructuredOutputError(schema.__name__, errors, request_id=context.request_id)
         results = [parsed[i][0] for i in valid]
         matrix = agreement_matrix([r for r in results if r is not None])
         others = len(valid) - 1
@@ -137,21 +133,11 @@ class StructuredConsensus(ConsensusStrategy):
             similarity=[[round(float(v), 6) for v in row] for row in matrix],
             agreeing_providers=[providers[valid[k]] for k in range(len(valid)) if matrix[best, k] >= 0.5],
             low_agreement=confidence < self.confidence_threshold,
+            content=winner.model_dump_json(),
             details={
                 "schema": schema.__name__,
                 "valid": [i in valid for i in range(len(responses))],
                 "errors": errors,
             },
         )
-        response = responses[chosen].model_copy(update={"content": winner.model_dump_json()})
-        return self.with_outcome(response, outcome)
-
-    def calculate_confidence(self, responses: list[ModelResponse]) -> float:
-        schema = CURRENT_SCHEMA.get()
-        if schema is None or not responses:
-            return 0.0
-        valid = [result for result, _ in (parse_structured(r.content, schema) for r in responses) if result]
-        if not valid:
-            return 0.0
-        matrix = agreement_matrix(valid)
-        return float(max(matrix[k].sum() for k in range(len(valid)))) / len(responses)
+        return outcome

@@ -15,11 +15,12 @@ answer that came first in the routing order wins.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 
 from orchestra.consensus.base import ConsensusOutcome, ConsensusStrategy
+from orchestra.consensus.context import TaskContext
 from orchestra.consensus.lexical import MedoidConsensus, tfidf_similarity
 from orchestra.errors import ConsensusError
 from orchestra.types import ModelResponse
@@ -35,7 +36,13 @@ _AFFIRMATIVE = {"yes": "yes", "true": "yes", "correct": "yes", "no": "no", "fals
 
 
 def normalise_short_answer(text: str, max_words: int = 12) -> str | None:
-    """A canonical key for a short answer, or None when the answer is long, free text."""
+    """A canonical key for a short answer, or None when the answer is long, free text.
+
+    >>> normalise_short_answer("The answer is 42."), normalise_short_answer("42")
+    ('number:42', 'number:42')
+    >>> normalise_short_answer("Yes, it is."), normalise_short_answer("(B) because it fits")
+    ('bool:yes', 'choice:b')
+    """
     stated = _ANSWER_IS.search(text)
     candidate = (stated.group(1) if stated else text).strip()
     code = _CODE.search(candidate)
@@ -107,9 +114,10 @@ class VotingConsensus(ConsensusStrategy):
 
     async def groups(self, responses: list[ModelResponse]) -> tuple[list[list[int]], str, np.ndarray | None]:
         keys = [normalise_short_answer(r.content, self.short_answer_words) for r in responses]
-        if all(key is not None for key in keys):
+        short = [key for key in keys if key is not None]
+        if len(short) == len(keys):
             grouped: dict[str, list[int]] = {}
-            for index, key in enumerate(keys):
+            for index, key in enumerate(short):
                 grouped.setdefault(key, []).append(index)
             return list(grouped.values()), "short-answer", None
         texts = [r.content for r in responses]
@@ -118,9 +126,8 @@ class VotingConsensus(ConsensusStrategy):
         )
         return similarity_clusters(matrix, self.cluster_threshold), "clusters", matrix
 
-    async def find_consensus(
-        self, responses: list[ModelResponse], task_context: dict[str, Any]
-    ) -> ModelResponse:
+    async def decide(self, responses: list[ModelResponse], context: TaskContext) -> ConsensusOutcome:
+        """The heaviest group's medoid (see the module doc for the tie rule)."""
         if not responses:
             raise ConsensusError("voting needs at least one response")
         groups, mode, matrix = await self.groups(responses)
@@ -148,14 +155,7 @@ class VotingConsensus(ConsensusStrategy):
                 "weight_by": self.weight_by,
             },
         )
-        return self.with_outcome(responses[chosen], outcome)
-
-    def calculate_confidence(self, responses: list[ModelResponse]) -> float:
-        keys = [normalise_short_answer(r.content, self.short_answer_words) for r in responses]
-        counts: dict[Any, int] = {}
-        for index, key in enumerate(keys):
-            counts[key if key is not None else index] = counts.get(key if key is not None else index, 0) + 1
-        return max(counts.values()) / len(responses) if responses else 0.0
+        return outcome
 
 
 def _medoid(members: list[int], matrix: np.ndarray | None) -> int:

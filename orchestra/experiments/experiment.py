@@ -22,10 +22,10 @@ whose look ends the experiment waits for that write-back (done in a worker threa
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import math
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +34,8 @@ from pydantic import ValidationError
 
 from orchestra.config.experiments import CONTROL, ExperimentSettings
 from orchestra.config.loader import describe_validation_error
+from orchestra.engine.options import RequestOptions
+from orchestra.engine.runs import CURRENT_RUN
 from orchestra.errors import ConfigError, OrchestraError
 from orchestra.experiments.arms import build_arms, control_raw
 from orchestra.experiments.assignment import assign, unit_key
@@ -42,11 +44,9 @@ from orchestra.experiments.plan import plan_experiment
 from orchestra.experiments.promotion import Promotion, write_promotion
 from orchestra.experiments.status import ExperimentStatus, status_from_monitor
 from orchestra.logs import get_logger
-from orchestra.runs import CURRENT_RUN
 from orchestra.scoring.loading import Scorer, load_scorer
 from orchestra.sync import run_sync
 from orchestra.tracking.params import settings_params
-from orchestra.tracking.request_ids import next_request_id, take_request_id
 from orchestra.tracking.tags import (
     EXPERIMENT_ARM_TAG,
     EXPERIMENT_ASSIGNED_TAG,
@@ -125,43 +125,34 @@ class Experiment:
         return assign(key, experiment=self.name, salt=self.salt, shares=self.monitor.shares).arm
 
     async def process_request(
-        self,
-        prompt: str,
-        task_type: str | None = None,
-        user_id: str = "anonymous",
-        *args: Any,
-        session_id: str | None = None,
-        tags: dict[str, str] | None = None,
-        stream: bool = False,
-        **kwargs: Any,
+        self, prompt: str, options: RequestOptions | None = None, *, stream: bool = False, **knobs: Any
     ) -> Any:
-        """`Orchestra.process_request` under the unit's arm; the request is logged with its
-        assignment and, when analysed, counted towards the decision."""
+        """`Orchestra.process_request` (or, with `stream=True`, `process_request_stream`) under
+        the unit's arm; the request is logged with its assignment and, when analysed, counted
+        towards the decision."""
+        options = (options or RequestOptions()).merged(knobs)
         # Unit `request`: the unit is the request's own id (one a sweep predicted, else a new
         # one), so the logged request id reproduces its assignment.
-        request_id = (take_request_id() or uuid.uuid4().hex) if self.settings.unit == "request" else None
-        arm, assigned, probability, phase = self._route(user_id, session_id, stream, request_id)
+        request_id = (options.request_id or uuid.uuid4().hex) if self.settings.unit == "request" else None
+        arm, assigned, probability, phase = self._route(
+            options.user_id, options.session_id, stream, request_id
+        )
         request_tags = {
-            **(tags if isinstance(tags, dict) else {}),
+            **(dict(options.tags) if options.tags else {}),
             EXPERIMENT_TAG: self.name,
             EXPERIMENT_ARM_TAG: arm,
             EXPERIMENT_ASSIGNED_TAG: assigned,
             EXPERIMENT_PROBABILITY_TAG: f"{probability:.6g}",
             EXPERIMENT_PHASE_TAG: phase,
         }
+        options = replace(options, tags=request_tags, request_id=request_id or options.request_id)
         token = CURRENT_RUN.set(self.arm_runs[arm])
         try:
-            with next_request_id(request_id) if request_id else contextlib.nullcontext():
-                result = await self.arms[arm].process_request(
-                    prompt,
-                    task_type,
-                    user_id,
-                    *args,
-                    session_id=session_id,
-                    tags=request_tags,
-                    stream=stream,
-                    **kwargs,
-                )
+            orch = self.arms[arm]
+            if stream:
+                result: Any = await orch.process_request_stream(prompt, options)
+            else:
+                result = await orch.process_request(prompt, options)
         except OrchestraError:
             if phase == "running":
                 self.monitor.record(arm, Observation(0.0, 0.0, math.nan, True))
@@ -348,7 +339,7 @@ def _history_sd(history: pl.DataFrame | None, primary: str) -> tuple[float | Non
         values = history[column].drop_nulls().cast(pl.Float64)
     if values.len() < 2:
         return None, ""
-    return float(values.std() or 0.0), f"{values.len()} logged requests"
+    return float(values.std() or 0.0), f"{values.len()} logged requests"  # type: ignore[arg-type]
 
 
 def _look_metrics(look: MonitorLook) -> dict[str, float]:

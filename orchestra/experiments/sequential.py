@@ -140,7 +140,7 @@ class SequentialSRM:
         expected = np.array([self.shares[arm] for arm in arms])
         n = int(x.sum())
         if n > 0:
-            log_bf = float(dirichlet_multinomial.logpmf(x, self.prior * expected, n)) - float(
+            log_bf = float(dirichlet_multinomial.logpmf(x, self.prior * expected, n)) - float(  # type: ignore[arg-type]
                 multinomial.logpmf(x, n, expected)
             )
             self.p_value = min(self.p_value, math.exp(-log_bf) if log_bf < 700 else 0.0)

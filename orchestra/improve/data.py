@@ -62,7 +62,7 @@ async def recorded_table(
     """Every replay provider's recorded answer to every prompt, as `training_table` rows, without
     the engine or logging (the full-information table benchmarks and tests start from).
     `labelled_only=False` keeps answers without a quality label (quality null)."""
-    from orchestra.orchestrator import Orchestra
+    from orchestra.engine.orchestrator import Orchestra
     from orchestra.tracking.settings import TrackingSettings
 
     orch = Orchestra(settings, tracking=TrackingSettings(enabled=False), datasets=datasets)

@@ -111,12 +111,12 @@ def search_prompts(
     """GEPA from `seed_prompt`: reflect on minibatches of `train`, select on `val`."""
     import gepa
 
-    result = gepa.optimize(
+    result = gepa.optimize(  # type: ignore[var-annotated]
         seed_candidate={COMPONENT: seed_prompt},
         trainset=train,
         valset=val,
-        adapter=OrchestraAdapter(evaluate),
-        reflection_lm=reflect,
+        adapter=OrchestraAdapter(evaluate),  # type: ignore[arg-type]
+        reflection_lm=reflect,  # type: ignore[arg-type]
         reflection_minibatch_size=minibatch,
         max_metric_calls=budget,
         candidate_selection_strategy="pareto",

@@ -17,8 +17,8 @@ import polars as pl
 from tqdm.auto import tqdm
 
 from orchestra.config.schema import Settings
+from orchestra.engine.orchestrator import Orchestra
 from orchestra.errors import OrchestraError
-from orchestra.orchestrator import Orchestra
 from orchestra.providers.recorded import ReplayDataset
 from orchestra.tracking.settings import TrackingSettings
 from orchestra.tracking.tags import KIND_TAG

@@ -24,7 +24,7 @@ from orchestra.tracking.prompt_registry import PromptRegistry, is_reference
 from orchestra.tracking.settings import TrackingSettings
 
 if TYPE_CHECKING:
-    from orchestra.tracking.records import RequestRecord
+    from orchestra.engine.records import RequestRecord
 
 SYSTEM_PROMPT_TAG = "orchestra.system_prompt"
 """On a request whose system prompt came from the registry: the version used (prompts:/name/3)."""

@@ -82,13 +82,17 @@ def error_for_status(
 ) -> ProviderError:
     """The provider error for an HTTP status (429 -> RateLimited, 5xx -> ProviderUnavailable, ...)."""
     text = f"HTTP {status}: {message}"
-    hold = {"retry_after": retry_after_seconds(headers), "retry_after_header": retry_after_header(headers)}
+    retry_after, sent = retry_after_seconds(headers), retry_after_header(headers)
     if status == 429:
-        return RateLimited(text, provider=provider, status=status, **hold)
+        return RateLimited(
+            text, provider=provider, status=status, retry_after=retry_after, retry_after_header=sent
+        )
     if status in (401, 403):
         return AuthenticationFailed(text, provider=provider, status=status)
     if status in RETRYABLE_STATUSES or status >= 500:
-        return ProviderUnavailable(text, provider=provider, status=status, **hold)
+        return ProviderUnavailable(
+            text, provider=provider, status=status, retry_after=retry_after, retry_after_header=sent
+        )
     return BadProviderRequest(text, provider=provider, status=status)
 
 

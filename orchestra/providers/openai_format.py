@@ -111,7 +111,8 @@ class OpenAIConnector(SDKConnector):
             arguments["stream_options"] = {"include_usage": True}
         started = time.perf_counter()
         parts: list[str] = []
-        usage, model, finish, logprobs = None, self.model, None, []
+        usage, model, finish = None, self.model, None
+        logprobs: list[float] = []
         try:
             chunks = await self._client.chat.completions.create(**arguments)
             async for chunk in chunks:

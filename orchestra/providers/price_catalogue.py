@@ -100,9 +100,27 @@ def _by_id(key: tuple[str, str]) -> tuple[Any, Any]:
 
 
 def _cost(key: tuple[str, str], when: datetime, counts: tuple[int, int, int, int, int]) -> float:
+    """The catalogue's cost of `counts` at `when`: the same counts under the same price in force
+    (the catalogue's own choice among the model's dated and time-of-day prices) cost the same,
+    so the cost is remembered per price in force; asking the catalogue each time costs ~0.1 ms."""
+    _, info = _by_id(key)
+    return _cost_under(key, _price_in_force(info, when), counts)
+
+
+def _price_in_force(info: Any, when: datetime) -> int:
+    """Which of `info`'s prices the catalogue applies at `when` (its index; 0 if it has one)."""
+    in_force = info.get_prices(when)
+    if not isinstance(info.prices, list):
+        return 0
+    return next(i for i, conditional in enumerate(info.prices) if conditional.prices is in_force)
+
+
+@lru_cache(maxsize=65_536)
+def _cost_under(key: tuple[str, str], price_index: int, counts: tuple[int, int, int, int, int]) -> float:
     from genai_prices import Usage
 
-    provider, info = _by_id(key)
+    _, info = _by_id(key)
+    model_price = info.prices[price_index].prices if isinstance(info.prices, list) else info.prices
     input_tokens, output_tokens, cached, written, reasoning = counts
     usage = Usage(
         input_tokens=input_tokens,
@@ -111,7 +129,7 @@ def _cost(key: tuple[str, str], when: datetime, counts: tuple[int, int, int, int
         cache_write_tokens=written,
         output_reasoning_tokens=reasoning,
     )
-    return float(info.calc_price(usage, provider, genai_request_timestamp=when).total_price)
+    return float(model_price.calc_price(usage)["total_price"])
 
 
 @lru_cache(maxsize=65_536)

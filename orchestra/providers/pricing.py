@@ -129,10 +129,22 @@ class PriceTable:
                     return price
         return next((self._prices[name] for name in names if name in self._prices), None)
 
-    def cost(self, model: str, input_tokens: int, output_tokens: int, **usage: int) -> float | None:
+    def cost(
+        self,
+        model: str,
+        input_tokens: int,
+        output_tokens: int,
+        cached_input_tokens: int = 0,
+        cache_write_tokens: int = 0,
+        reasoning_tokens: int = 0,
+    ) -> float | None:
         """USD for one call, or None when the model is not priced."""
         price = self.lookup(model)
-        return None if price is None else price.cost(input_tokens, output_tokens, **usage)
+        if price is None:
+            return None
+        return price.cost(
+            input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens
+        )
 
     def models(self) -> list[str]:
         """The names priced by rows and overrides (the catalogue's models are not listed)."""
@@ -144,7 +156,10 @@ def _shipped_rows() -> tuple[list[Price], list[Price], dict[str, str]]:
     data = resources.files("orchestra.data")
     with resources.as_file(data.joinpath("prices.csv")) as path:
         rows, aliases = _read_rows(path)
-    with data.joinpath("catalogue_names.csv").open(encoding="utf-8", newline="") as handle:
+    with (
+        resources.as_file(data.joinpath("catalogue_names.csv")) as path,
+        path.open(encoding="utf-8", newline="") as handle,
+    ):
         aliases |= {row["name"]: row["catalogue_name"] for row in csv.DictReader(handle)}
     fallback = [price for price, role in rows if role != CORRECTS]
     corrections = [price for price, role in rows if role == CORRECTS]

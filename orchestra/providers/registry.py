@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from orchestra.config.schema import ProviderSettings, Settings
+from orchestra.entrypoints import discover
 from orchestra.errors import ConfigError, ModelProviderNotFound
-from orchestra.plugins import GROUPS, discover
 from orchestra.providers.base import BaseModelConnector
 from orchestra.providers.pricing import Price, PriceTable
 from orchestra.providers.recorded import ReplayDataset
@@ -48,6 +48,9 @@ class BuildContext:
 
 ConnectorFactory = Callable[[str, ProviderSettings, BuildContext], BaseModelConnector]
 
+CONNECTORS_GROUP = "orchestra.connectors"
+"""The entry-point group of connector factories (`models.<name>.plugin` names one)."""
+
 CONNECTOR_FACTORIES: dict[ModelProvider, str] = {
     ModelProvider.REPLAY: "orchestra.providers.replay:build_replay",
     ModelProvider.OPENAI: "orchestra.providers.openai_format:build_openai",
@@ -77,7 +80,7 @@ def build_connector(name: str, provider: ProviderSettings, context: BuildContext
 
 
 def _plugin_connector(name: str, provider: ProviderSettings, context: BuildContext) -> BaseModelConnector:
-    found, errors = discover(GROUPS["connectors"], instantiate=False)
+    found, errors = discover(CONNECTORS_GROUP, instantiate=False)
     broken = {error.name: error.error for error in errors}
     if provider.plugin in broken:
         raise ConfigError(f"models.{name}.plugin {provider.plugin!r} is broken: {broken[provider.plugin]}")

@@ -62,8 +62,15 @@ def using_limits(limits: Limits) -> Iterator[Limits]:
 
 
 def build_guard(
-    name: str, connector: BaseModelConnector, settings: Settings, cache: ResponseCache | None
+    name: str,
+    connector: BaseModelConnector,
+    settings: Settings,
+    cache: ResponseCache | None,
+    limits: Limits | None = None,
 ) -> ProviderGuard:
+    """The guard of provider `name`; its limiter and budget come from `limits` (default: the
+    `Limits` in use)."""
+    limits = limits or limits_in_use()
     provider = settings.models.get(name) or ProviderSettings()
     performance = settings.performance
     retry = provider.retry or performance.retry
@@ -75,10 +82,10 @@ def build_guard(
         retry=RetryPolicy(**retry.model_dump()),
         hold=shared_hold(key, max_retry_after_s=retry.max_retry_after_s),
         breaker=CircuitBreaker(name, **breaker.model_dump()),
-        limiter=_limiter(key, provider, settings),
+        limiter=_limiter(key, provider, limits),
         budget=None
         if provider.budget_usd is None
-        else limits_in_use().budget(f"provider:{name}", provider.budget_usd, f"provider {name!r}"),
+        else limits.budget(f"provider:{name}", provider.budget_usd, f"provider {name!r}"),
         cache=cache,
         cache_ttl_s=performance.cache_ttl,
         expected_output_tokens=performance.expected_output_tokens,
@@ -91,13 +98,10 @@ def endpoint_key(name: str, connector: BaseModelConnector) -> tuple[str, str, st
 
 
 def _limiter(
-    key: tuple[str, str, str | None], provider: ProviderSettings, settings: Settings
+    key: tuple[str, str, str | None], provider: ProviderSettings, limits: Limits
 ) -> RateLimiter | None:
-    """The process-wide limiter of this endpoint, or None when no limit is configured."""
-    limits = provider.rate_limit.model_dump() if provider.rate_limit else {}
-    per_model = settings.performance.models.get(key[0])
-    if per_model is not None and per_model.max_concurrent and not limits.get("max_concurrent"):
-        limits["max_concurrent"] = per_model.max_concurrent
-    if not any(limits.get(k) for k in ("requests", "tokens", "max_concurrent")):
+    """The shared limiter of this endpoint (from `limits`), or None when no limit is configured."""
+    configured = provider.rate_limit.model_dump() if provider.rate_limit else {}
+    if not any(configured.get(k) for k in ("requests", "tokens", "max_concurrent")):
         return None
-    return limits_in_use().limiter(key, **limits)
+    return limits.limiter(key, **configured)

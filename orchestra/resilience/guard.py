@@ -2,8 +2,18 @@
 endpoint's Retry-After hold, rate limit, then the call itself with a per-attempt timeout and
 retries. Connectors stay plain.
 
-    guard = ProviderGuard("openai", connector, retry=RetryPolicy(), breaker=CircuitBreaker("openai"))
-    response = await guard.call(request, attempt_timeout_s=15, deadline=loop.time() + 30, log=AttemptLog())
+>>> import asyncio
+>>> from orchestra.providers.function import FunctionConnector
+>>> from orchestra.types import ModelRequest
+>>> echo = FunctionConnector("echo")
+>>> guard = ProviderGuard("echo", echo, retry=RetryPolicy(), breaker=CircuitBreaker("echo"))
+>>> async def ask() -> str:
+...     deadline = asyncio.get_running_loop().time() + 30
+...     context = CallContext(attempt_timeout_s=15, deadline=deadline, log=AttemptLog())
+...     response = await guard.call(ModelRequest(prompt="hello"), context)
+...     return f"{response.content} after {context.log.attempts} attempt(s)"
+>>> asyncio.run(ask())
+'hello after 1 attempt(s)'
 """
 
 from __future__ import annotations

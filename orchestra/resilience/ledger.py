@@ -80,10 +80,11 @@ class LimitsLedger:
             window.token_log.popleft()
         times = []
         for _ in range(count):
-            counted = admissions and window.requests is not None
+            per_window = window.requests if admissions else None
+            counted = per_window is not None
             at = max(now, window.last) if counted else now
-            if counted and len(window.admissions) >= window.requests:
-                at = max(at, window.admissions[-window.requests] + span)
+            if per_window is not None and len(window.admissions) >= per_window:
+                at = max(at, window.admissions[-per_window] + span)
             if window.tokens is not None and tokens:
                 at = self._earliest_for_tokens(window, at, tokens, span)
                 window.token_log.append([at, float(tokens)])

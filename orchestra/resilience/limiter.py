@@ -2,8 +2,11 @@
 
 One `RateLimiter` per provider endpoint is shared by everything in the process (requests,
 sweeps, optimisers, every event loop): `shared_limiter(key, ...)` returns the same object
-for the same key. Admissions are reserved under a lock in first-come order on a sliding window,
-so no window of `per_seconds` ever holds more than `requests` admissions, however large the
+for the same key. An endpoint has one limit per process: asking for the same key with other
+limits is a `ConfigError` naming both (a limiter in use is never reconfigured behind its users'
+backs); `forget_limiter(key)` drops it, so that the next `shared_limiter` makes a new one (what
+already holds the old one keeps it). Admissions are reserved under a lock in first-come order on
+a sliding window, so no window of `per_seconds` ever holds more than `requests` admissions, however large the
 burst. Token limits use the request's estimated tokens, corrected to the reported usage after
 the call.
 
@@ -22,7 +25,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from orchestra.errors import BadProviderRequest
+from orchestra.errors import BadProviderRequest, ConfigError
 
 _REGISTRY: dict[Any, RateLimiter] = {}
 _REGISTRY_LOCK = threading.Lock()
@@ -35,19 +38,43 @@ def shared_limiter(
     sleep: Callable[[float], Awaitable[None]] | None = None,
     **limits: Any,
 ) -> RateLimiter:
-    """The process-wide limiter for `key`, created with `limits` on first use (or reconfigured).
-    `clock` and `sleep`, when given, replace its time source (tests pass a manual clock)."""
+    """The process-wide limiter for `key`, created with `limits` on first use. Asking again with
+    other limits raises `ConfigError`. `clock` and `sleep`, when given, replace its time source
+    (tests pass a manual clock)."""
     with _REGISTRY_LOCK:
         limiter = _REGISTRY.get(key)
         if limiter is None:
             limiter = _REGISTRY[key] = RateLimiter(**limits)
-        else:
-            limiter.configure(**limits)
+        elif limiter.limits() != (asked := RateLimiter.describe(**limits)):
+            raise ConfigError(
+                f"the endpoint {_endpoint(key)} already has a rate limiter in this process with "
+                f"{_text(limiter.limits())}; this configuration asks for {_text(asked)}. "
+                "One endpoint has one limit per process: give every configuration the same rate_limit, "
+                "or call orchestra.resilience.forget_limiter(key) first to start a new limiter"
+            )
         if clock is not None:
             limiter._clock = clock
         if sleep is not None:
             limiter._sleep = sleep
         return limiter
+
+
+def forget_limiter(key: Any) -> RateLimiter | None:
+    """Drop the process-wide limiter of `key` (the next `shared_limiter(key, ...)` makes a new
+    one); returns it, or None when there was none."""
+    with _REGISTRY_LOCK:
+        return _REGISTRY.pop(key, None)
+
+
+def _endpoint(key: Any) -> str:
+    if isinstance(key, tuple) and len(key) == 3:
+        name, kind, base_url = key
+        return f"{name!r} ({kind}{', ' + str(base_url) if base_url else ''})"
+    return repr(key)
+
+
+def _text(limits: dict[str, Any]) -> str:
+    return ", ".join(f"{name}={value}" for name, value in limits.items())
 
 
 class Permit:
@@ -111,6 +138,24 @@ class RateLimiter:
         with self._lock:
             self.requests, self.tokens, self.per_seconds = requests, tokens, per_seconds
             self.max_concurrent = max_concurrent
+
+    @staticmethod
+    def describe(
+        requests: int | None = None,
+        tokens: int | None = None,
+        per_seconds: float = 60.0,
+        max_concurrent: int | None = None,
+    ) -> dict[str, Any]:
+        """Limits as this limiter holds them, for comparing a request for limits with `limits()`."""
+        return {
+            "requests": requests,
+            "tokens": tokens,
+            "per_seconds": float(per_seconds),
+            "max_concurrent": max_concurrent,
+        }
+
+    def limits(self) -> dict[str, Any]:
+        return self.describe(self.requests, self.tokens, self.per_seconds, self.max_concurrent)
 
     async def acquire(self, tokens: int = 0) -> Permit:
         """Wait for a concurrency slot, then for the earliest admission the window allows."""

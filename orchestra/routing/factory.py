@@ -9,16 +9,20 @@ routing:
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from orchestra.config.schema import RoutingSettings, Settings
+from orchestra.entrypoints import discover
 from orchestra.errors import ConfigError
-from orchestra.plugins import GROUPS, discover
 from orchestra.providers.base import BaseModelConnector
 from orchestra.routing.cascade import CascadePolicy
 from orchestra.routing.complexity import ComplexityEvaluator, HeuristicComplexityEvaluator
 from orchestra.routing.evaluators import EmbeddingComplexityEvaluator, LLMComplexityEvaluator
 from orchestra.routing.learned import KNNRoutingPolicy
+
+EVALUATORS_GROUP = "orchestra.complexity_evaluators"
+"""The entry-point group of complexity evaluators from installed packages."""
 
 BUILT_IN = ("heuristic", "embedding", "llm")
 
@@ -45,7 +49,7 @@ def build_evaluators(
     resolve_path: Callable[[str], Path],
 ) -> dict[str, ComplexityEvaluator]:
     """task type -> evaluator, for every task type configured under `routing.evaluators`."""
-    plugins, _ = discover(GROUPS["evaluators"], ComplexityEvaluator) if settings.evaluators else ({}, [])
+    plugins, _ = discover(EVALUATORS_GROUP, ComplexityEvaluator) if settings.evaluators else ({}, [])
     evaluators: dict[str, ComplexityEvaluator] = {}
     for task_type, spec in settings.evaluators.items():
         key = f"routing.evaluators.{task_type}"
@@ -66,9 +70,8 @@ def build_evaluators(
         elif spec.type == "llm":
             if not spec.provider:
                 raise ConfigError(f"{key}: an llm evaluator needs provider (the model that grades)")
-            grader = spec.provider
             evaluators[task_type] = LLMComplexityEvaluator(
-                lambda name=grader: connector(name), fallback=heuristic
+                partial(connector, spec.provider), fallback=heuristic
             )
         elif spec.type in plugins:
             evaluators[task_type] = plugins[spec.type]

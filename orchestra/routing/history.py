@@ -16,12 +16,15 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from orchestra.frames import as_frame
-from orchestra.tracking.records import RequestRecord
+
+if TYPE_CHECKING:
+    from orchestra.engine.records import RequestRecord  # routing reads the engine's record
+
 
 ANY = "*"
 _MAX_OBSERVATIONS = 5_000
@@ -85,7 +88,7 @@ class PerformanceHistory:
         complexity = (record.routing or {}).get("complexity") or ANY
         at = record.start_ns / 1e9
         for call in record.calls:
-            if call.extra.get("cache_hit"):
+            if call.cache_hit:
                 continue  # a cached answer says nothing new about the provider
             self.add(
                 record.task_type,
@@ -110,7 +113,7 @@ class PerformanceHistory:
             timestamp, task_type, complexity, calls_json = row
             at = timestamp.timestamp() if timestamp is not None else None
             for call in json.loads(calls_json or "[]"):
-                if call.get("extra", {}).get("cache_hit"):
+                if call.get("cache_hit") or (call.get("extra") or {}).get("cache_hit"):  # row_version 2, 1
                     continue
                 history.add(
                     task_type,

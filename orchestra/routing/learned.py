@@ -146,8 +146,7 @@ class KNNRoutingPolicy:
         n = self.vectors.shape[0]
         digests = self.metadata.get("prompt_digests") or [format(i, "x") for i in range(n)]
         fold_of = np.array([int(d, 16) % folds for d in digests])
-        similarity = self.vectors @ self.vectors.T
-        similarity = np.asarray(similarity.todense() if sparse.issparse(similarity) else similarity)
+        similarity = _dense(self.vectors @ self.vectors.T)
         result = np.full(self.quality.shape, np.nan)
         for fold in range(folds):
             held, train = np.flatnonzero(fold_of == fold), np.flatnonzero(fold_of != fold)
@@ -173,8 +172,7 @@ class KNNRoutingPolicy:
     def estimates(self, prompts: list[str], *, calibrated: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Expected quality (calibrated, where a calibrator was fitted) and cost, each
         (len(prompts), len(providers))."""
-        similarity = self.vectors @ featurise(prompts, self.features).T
-        similarity = np.asarray(similarity.todense() if sparse.issparse(similarity) else similarity).T
+        similarity = _dense(self.vectors @ featurise(prompts, self.features).T).T
         quality = self._neighbour_mean(similarity, self.quality, self.quality_prior)
         cost = self._neighbour_mean(similarity, self.cost, self.cost_prior)
         return (self.calibrate(quality) if calibrated else quality), cost
@@ -274,7 +272,7 @@ class KNNRoutingPolicy:
             "calibrators": {p: c.to_dict() for p, c in self.calibrators.items()},
         }
         (target / "policy.json").write_text(json.dumps(settings, indent=1), encoding="utf-8")
-        arrays: dict[str, np.ndarray] = {"quality": self.quality, "cost": self.cost}
+        arrays: dict[str, Any] = {"quality": self.quality, "cost": self.cost}
         if sparse.issparse(self.vectors):
             csr = sparse.csr_matrix(self.vectors)
             arrays |= {
@@ -299,7 +297,7 @@ class KNNRoutingPolicy:
         if "dense" in arrays:
             vectors: np.ndarray | sparse.csr_matrix = arrays["dense"]
         else:
-            shape = tuple(int(n) for n in arrays["shape"])
+            shape = (int(arrays["shape"][0]), int(arrays["shape"][1]))
             vectors = sparse.csr_matrix((arrays["data"], arrays["indices"], arrays["indptr"]), shape=shape)
         return cls(
             settings["providers"],
@@ -321,6 +319,12 @@ class KNNRoutingPolicy:
             f"KNNRoutingPolicy({len(self.providers)} providers, {self.vectors.shape[0]} prompts, "
             f"features={self.features}, k={self.k}, cost_weight={self.cost_weight})"
         )
+
+
+def _dense(matrix: Any) -> np.ndarray:
+    """A dense array of `matrix` (a product with sparse TF-IDF vectors is a sparse matrix)."""
+    dense = getattr(matrix, "todense", None)  # scipy's sparse matrices have it; arrays do not
+    return np.asarray(dense() if dense is not None else matrix)
 
 
 def _pivot(means: pl.DataFrame, prompts: list[str], providers: list[str], column: str) -> np.ndarray:

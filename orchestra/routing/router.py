@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from orchestra.config.schema import RoutingRule, RoutingSettings
+from orchestra.entrypoints import discover
 from orchestra.errors import ConfigError, InvalidRequest, NoRouteFound
-from orchestra.plugins import GROUPS, discover
 from orchestra.routing.budget import SpendMonitor
 from orchestra.routing.cascade import CascadePolicy
 from orchestra.routing.complexity import (
@@ -42,8 +42,14 @@ from orchestra.routing.strategies import (
     RulesStrategy,
     Weights,
 )
-from orchestra.tracking.records import RequestRecord
 from orchestra.types import TaskComplexity
+
+if TYPE_CHECKING:
+    from orchestra.engine.records import RequestRecord  # routing reads the engine's record
+
+
+ROUTERS_GROUP = "orchestra.routers"
+"""The entry-point group of routing strategies from installed packages."""
 
 MetricsLogger = Callable[[dict[str, float], int], None]
 """Logs router metrics (name -> value) at a step: the engine passes the tracker's, for the run."""
@@ -92,7 +98,7 @@ class TaskRouter:
             "learned": LearnedStrategy(),
             "cascade": CascadeStrategy(),
         }
-        plugins, self.plugin_errors = discover(GROUPS["routers"], RoutingStrategy)
+        plugins, self.plugin_errors = discover(ROUTERS_GROUP, RoutingStrategy)
         self.strategies.update(plugins)
         if settings.default_strategy not in self.strategies:
             raise ConfigError(

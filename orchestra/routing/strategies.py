@@ -288,7 +288,7 @@ class LearnedStrategy(RoutingStrategy):
 
 class CascadeStrategy(RoutingStrategy):
     """The cascade's stages in calling order (deterministic). The engine calls them one after
-    another and stops at the first accepted answer (`orchestra.cascading`)."""
+    another and stops at the first accepted answer (`orchestra.engine.cascade`)."""
 
     name = "cascade"
 

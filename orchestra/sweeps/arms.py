@@ -7,7 +7,6 @@ summary = summarize_outcomes(outcomes)   # requests, errors, cost, latency, shar
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -15,13 +14,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from orchestra.analysis.winrate import WinRate, win_rate
+from orchestra.engine.result import RequestResult
 from orchestra.errors import OrchestraError
-from orchestra.tracking.request_ids import next_request_id
 
 if TYPE_CHECKING:
-    from orchestra.orchestrator import Orchestra
+    from orchestra.engine.orchestrator import Orchestra
 
-Outcome = dict[str, Any] | None
+Outcome = RequestResult | None
 """`process_request`'s result, or None for a request that failed (it is logged as failed)."""
 
 
@@ -33,7 +32,7 @@ async def answer_all(
     *,
     request_ids: Sequence[str] | None = None,
     on_each: Callable[[int], None] | None = None,
-    **request_kwargs: Any,
+    **options: Any,
 ) -> list[Outcome]:
     """Every (prompt, task type) through `orch.process_request`, at most `concurrency` at once,
     in prompt order; `on_done(n)` is called as the n-th request ends (answered or not), and
@@ -45,8 +44,8 @@ async def answer_all(
         nonlocal done
         async with limit:
             try:
-                with next_request_id(request_ids[index]) if request_ids else contextlib.nullcontext():
-                    return await orch.process_request(prompt, task_type=task_type, **request_kwargs)
+                own_id: dict[str, Any] = {"request_id": request_ids[index]} if request_ids else {}
+                return await orch.process_request(prompt, task_type=task_type, **options, **own_id)
             except OrchestraError:
                 return None  # logged as a failed request; counted as an error
             finally:

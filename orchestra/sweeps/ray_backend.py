@@ -34,7 +34,7 @@ from orchestra.errors import OrchestraError
 from orchestra.resilience.cluster import ClusterLimits, ClusterLimitsSpec
 from orchestra.resilience.factory import using_limits
 from orchestra.resilience.ledger import LimitsLedger
-from orchestra.sweeps.arms import answer_all, summarize_outcomes
+from orchestra.sweeps.arms import Outcome, answer_all, summarize_outcomes
 from orchestra.sweeps.spec import Arm, SweepSpec, apply_overrides
 from orchestra.tracking.lease import Lease, lease_for
 from orchestra.tracking.params import settings_params
@@ -92,7 +92,7 @@ class ShardJob:
 
 @dataclass
 class ShardResult:
-    outcomes: list[dict[str, Any] | None]
+    outcomes: list[Outcome]
     stats: RunStats
 
 
@@ -153,8 +153,8 @@ def execute_on_ray(
     ledger_options: dict[str, Any] = {"num_cpus": 0}
     if options.ledger_name:
         ledger_options["name"] = options.ledger_name
-    ledger = ray.remote(LimitsLedger).options(**ledger_options).remote(options.clock, options.slack_s)
-    reporter = ray.remote(Progress).options(num_cpus=0).remote()
+    ledger: Any = ray.remote(LimitsLedger).options(**ledger_options).remote(options.clock, options.slack_s)
+    reporter: Any = ray.remote(Progress).options(num_cpus=0).remote()
     limits = ClusterLimitsSpec(
         ledger,
         workers,
@@ -171,7 +171,8 @@ def execute_on_ray(
     try:
         waiting = list(arms)
         while waiting:
-            held, busy = [], []
+            held: list[tuple[Arm, Lease]] = []
+            busy: list[tuple[Arm, Lease]] = []
             for arm in waiting:
                 lease = lease_for(store, f"sweep-{identity}-{arm.arm_id}")
                 (held if lease.acquire(wait=False) else busy).append((arm, lease))
@@ -406,9 +407,9 @@ def run_shard(job: ShardJob) -> ShardResult:
 
 
 async def _shard(job: ShardJob) -> ShardResult:
-    from orchestra.orchestrator import Orchestra
+    from orchestra.engine.orchestrator import Orchestra
+    from orchestra.engine.runs import CURRENT_RUN
     from orchestra.providers.registry import load_dataset
-    from orchestra.runs import CURRENT_RUN
 
     key = job.tracking.model_dump_json()
     tracker = _TRACKERS.get(key)
@@ -428,11 +429,8 @@ async def _shard(job: ShardJob) -> ShardResult:
     limits = ClusterLimits(job.limits, scope=job.run_key)
     finished: list[int] = []
     reporting = asyncio.create_task(_report(job, finished))
-    with using_limits(limits):
+    with using_limits(limits):  # its limiters and budgets (the run's too) are the cluster's
         orch = Orchestra(settings, tracker=tracker, datasets=datasets)
-        budget = settings.performance.run_budget_usd
-        if budget is not None:  # the run's budget is the cluster's, shared by the run's shards
-            orch._run_budgets[job.run_key] = limits.budget("run", budget, f"run {job.run_name!r}")
         token = CURRENT_RUN.set(handle)
         try:
             outcomes = await answer_all(

@@ -37,7 +37,9 @@ import polars as pl
 from tqdm.auto import tqdm
 
 from orchestra.config.loader import settings_from_dict
-from orchestra.orchestrator import Orchestra
+from orchestra.engine.options import DEFAULT_OPTIONS
+from orchestra.engine.orchestrator import Orchestra
+from orchestra.engine.request import model_request
 from orchestra.providers.recorded import ReplayDataset
 from orchestra.providers.registry import load_dataset
 from orchestra.sweeps.arms import OutcomeSummary, answer_all, summarize_outcomes
@@ -409,7 +411,7 @@ async def _plan(
         decision = await orch.task_router.evaluate_and_route(prompt, task_type)
         for name in decision.chosen:
             calls += 1
-            request = orch._request_for(name, prompt, {})
+            request = model_request(orch.settings, name, prompt, DEFAULT_OPTIONS)
             known = orch.model_registry.get(name).estimate_cost(request)
             if known is None:  # the guard's worst case: estimated input, output at max_tokens
                 _, known = orch.guard_for(name).estimate(request)

@@ -1,14 +1,11 @@
 """Tracking: every request, routing decision and consensus outcome, logged to MLflow."""
 
 from orchestra.tracking.outcome import FlushResult, TrackingStatus
-from orchestra.tracking.records import CallRecord, RequestRecord
 from orchestra.tracking.settings import TrackingSettings, load_tracking_settings
 from orchestra.tracking.tracker import RunHandle, RunStats, Tracker
 
 __all__ = [
-    "CallRecord",
     "FlushResult",
-    "RequestRecord",
     "RunHandle",
     "RunStats",
     "Tracker",

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING
 
-from orchestra.tracking.records import RequestRecord
+from orchestra.engine.records import RequestRecord
 from orchestra.tracking.spans import call_span_id
 
 if TYPE_CHECKING:

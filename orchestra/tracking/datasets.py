@@ -59,7 +59,7 @@ def link_runs(store: MlflowStore, dataset: EvaluationDataset, run_ids: Iterable[
     from mlflow.entities import DatasetInput
     from mlflow.genai.datasets.evaluation_dataset import EvaluationDataset as GenAIDataset
 
-    entity = GenAIDataset(dataset)._to_mlflow_entity()
+    entity = GenAIDataset(dataset)._to_mlflow_entity()  # type: ignore[abstract]
     for run_id in run_ids:
         store.client.log_inputs(run_id, datasets=[DatasetInput(entity)])
 

@@ -24,6 +24,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchestra.engine.records import RequestRecord
 from orchestra.logs import get_logger
 from orchestra.redact import SECRETS
 from orchestra.tracking.codec import encode_operation, encode_record
@@ -31,7 +32,6 @@ from orchestra.tracking.dead_letter import DeadLetters
 from orchestra.tracking.isolate import describe
 from orchestra.tracking.journal import DONE, REQUEST, Entry, Journal
 from orchestra.tracking.outcome import WriterStats
-from orchestra.tracking.records import RequestRecord
 
 logger = get_logger("orchestra.tracking")
 

@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from orchestra.logs import get_logger
-from orchestra.tracking.codec import encode_operation, encode_record
+from orchestra.tracking.codec import decode_record, encode_operation, encode_record
 from orchestra.tracking.journal import CREATE_RUN, DONE, END_RUN, METRICS, PENDING, REQUEST, Entry, Journal
-from orchestra.tracking.records import RequestRecord
 
 logger = get_logger("orchestra.tracking")
 
@@ -69,7 +68,7 @@ def _entries(operation: dict[str, Any]) -> list[Entry]:
         sinks = operation["sinks"]
         rows = PENDING if "rows" in sinks else DONE
         traces = PENDING if "traces" in sinks else DONE
-        records = [RequestRecord.from_json(record) for record in operation["records"]]
+        records = [decode_record(record) for record in operation["records"]]
         return [Entry(REQUEST, run_key, encode_record(record), rows, traces) for record in records]
     data = {key: value for key, value in operation.items() if key not in ("op", "run_key")}
     if kind == "end_run":

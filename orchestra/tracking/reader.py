@@ -18,11 +18,11 @@ from urllib.parse import urlparse
 
 import polars as pl
 
-from orchestra.tracking.records import ROW_SCHEMA
+from orchestra.tracking.rows import ROW_SCHEMA
 from orchestra.tracking.settings import TrackingSettings, load_tracking_settings
 from orchestra.tracking.store import REQUESTS_ARTIFACT_DIR, MlflowStore
 
-_EMPTY_SCHEMA = pl.from_arrow(ROW_SCHEMA.empty_table()).schema
+_EMPTY_SCHEMA = pl.DataFrame(ROW_SCHEMA.empty_table()).schema
 
 
 def read_request_table(settings: TrackingSettings, run_id: str) -> pl.DataFrame:

@@ -28,7 +28,7 @@ from orchestra.tracking.dead_letter import DeadLetters
 from orchestra.tracking.isolate import describe, is_refusal, isolate
 from orchestra.tracking.journal import CREATE_RUN, END_RUN, METRICS, Journal
 from orchestra.tracking.outcome import WriterStats
-from orchestra.tracking.records import rows_table, to_row
+from orchestra.tracking.rows import rows_table, to_row
 from orchestra.tracking.settings import TrackingSettings
 from orchestra.tracking.store import MlflowStore
 

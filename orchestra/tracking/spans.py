@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import asdict
 from typing import Any
 
 from mlflow.entities import Span, SpanType
@@ -16,7 +17,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanContext, Status, StatusCode, TraceFlags
 
-from orchestra.tracking.records import CallRecord, RequestRecord
+from orchestra.engine.records import CallRecord, RequestRecord
 
 _EMPTY_RESOURCE = Resource.get_empty()
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
@@ -111,7 +112,7 @@ def _call_span(
         "orchestra.wave": call.wave,
         "orchestra.quality": call.quality,
         "orchestra.confidence": call.confidence,
-        **{f"orchestra.{k}": v for k, v in call.extra.items()},
+        **call_attributes(call),
     }
     if call.ok:
         attributes[SpanAttributeKey.CHAT_USAGE] = {
@@ -134,6 +135,23 @@ def _call_span(
         attributes=attributes,
         error=None if call.ok else f"{call.error_type}: {call.error_message}",
     )
+
+
+def call_attributes(call: CallRecord) -> dict[str, Any]:
+    """A call's resilience and usage facts as span attributes (only those that happened)."""
+    attributes: dict[str, Any] = {"orchestra.attempts": call.attempts}
+    if call.retried_errors:
+        attributes["orchestra.retried_errors"] = [asdict(retried) for retried in call.retried_errors]
+    if call.cache_hit:
+        attributes["orchestra.cache_hit"] = True
+    if call.rate_limit_wait_ms:
+        attributes["orchestra.rate_limit_wait_ms"] = call.rate_limit_wait_ms
+    if call.status is not None:
+        attributes["orchestra.status"] = call.status
+    for name in ("cached_input_tokens", "cache_write_tokens", "reasoning_tokens"):
+        if value := getattr(call, name):
+            attributes[f"orchestra.{name}"] = value
+    return attributes
 
 
 def _span(

@@ -19,10 +19,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from orchestra.engine.records import RequestRecord
 from orchestra.errors import TrackingStoreError
 from orchestra.redact import SECRETS
 from orchestra.tracking.locks import held
-from orchestra.tracking.records import RequestRecord, rows_table
+from orchestra.tracking.rows import rows_table
 from orchestra.tracking.settings import TrackingSettings
 from orchestra.tracking.uris import mask_uris_in, masked_uri, register_uri_secret
 

@@ -13,10 +13,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from orchestra.engine.records import RequestRecord
 from orchestra.redact import SECRETS
 from orchestra.tracking.codec import decode_record
 from orchestra.tracking.isolate import describe, isolate
-from orchestra.tracking.records import RequestRecord
 from orchestra.tracking.settings import TrackingSettings
 from orchestra.tracking.store import MlflowStore, forget_failed_server_checks
 from orchestra.tracking.uris import mask_uris_in

@@ -1,6 +1,6 @@
 """The tracker: runs (one per configuration) and every request, written off the hot path.
 
-tracker = Tracker(load_tracking_settings())
+tracker = Tracker(load_tracking_settings())   # no I/O yet: the journal opens on first use
 run = tracker.start_run("always-gpt4", params={"routing": "rules"})
 await tracker.submit(record, run)     # into the journal; the writer threads log it to MLflow
 tracker.end_run(run)                   # aggregates become run metrics
@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import math
+import threading
 import time
 import uuid
 import weakref
@@ -21,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
+from orchestra.engine.records import RequestRecord
 from orchestra.logs import get_logger
 from orchestra.redact import SECRETS
 from orchestra.tracking.outcome import FlushResult, TrackingStatus, WriterStats
-from orchestra.tracking.records import RequestRecord
 from orchestra.tracking.settings import TrackingSettings
 from orchestra.tracking.uris import register_uri_secret
 from orchestra.tracking.writer import TrackingWriter
@@ -99,13 +100,18 @@ class RunHandle:
 
 
 class Tracker:
-    """Runs and request records -> the journal -> MLflow, through one `TrackingWriter`."""
+    """Runs and request records -> the journal -> MLflow, through one `TrackingWriter`.
+
+    Making a tracker does no I/O: its journal and writer threads (and with them the store, e.g.
+    `./mlruns`) are opened by `start()`, or by the first run or record it is given (or a flush).
+    """
 
     def __init__(self, settings: TrackingSettings) -> None:
         self.settings = settings
         SECRETS.register_environment()
         register_uri_secret(settings.tracking_uri)
-        self._writer = TrackingWriter(settings) if settings.enabled else None
+        self._writer: TrackingWriter | None = None
+        self._opening = threading.Lock()
         self._warned_backpressure = False
         self._closed = False
         reference = weakref.ref(self)
@@ -113,7 +119,24 @@ class Tracker:
 
     @property
     def enabled(self) -> bool:
+        return self.settings.enabled
+
+    @property
+    def started(self) -> bool:
+        """Whether the journal and writers are open."""
         return self._writer is not None
+
+    def start(self) -> None:
+        """Open the journal and start the writers now (records of earlier processes' journals
+        are adopted then); does nothing when tracking is off, or when they are open already."""
+        self._open()
+
+    def _open(self) -> TrackingWriter | None:
+        if self._writer is None and self.settings.enabled and not self._closed:
+            with self._opening:
+                if self._writer is None:
+                    self._writer = TrackingWriter(self.settings)
+        return self._writer
 
     def begin_run(
         self,
@@ -131,17 +154,19 @@ class Tracker:
             "start_ms": int(time.time() * 1000),
             "parent_run_key": parent.run_key if parent else None,
         }
-        if self._writer is None:
+        writer = self._open()
+        if writer is None:
             created: Future[str | None] = Future()
             created.set_result(None)
         else:
-            created = self._writer.create_run(run_key, data)
+            created = writer.create_run(run_key, data)
         return RunHandle(run_key, name, None, created=created)
 
     def attach_run(self, run_id: str, run_key: str, name: str) -> RunHandle:
         """A handle on a run that already exists (e.g. a sweep's parent, when resuming)."""
-        if self._writer is not None:
-            self._writer.attach_run(run_key, run_id)
+        writer = self._open()
+        if writer is not None:
+            writer.attach_run(run_key, run_id)
         return RunHandle(run_key, name, run_id)
 
     def start_run(
@@ -184,7 +209,7 @@ class Tracker:
         `none`; with `always`, once the record is committed. Waits (without blocking the loop)
         while `max_queue` records are not in the journal yet (back-pressure)."""
         run.stats.add(record)
-        writer = self._writer
+        writer = self._writer if self._writer is not None else self._open()
         if writer is None:
             return
         writer.stats.submitted += 1
@@ -211,9 +236,10 @@ class Tracker:
                 return committed
 
     def log_metrics(self, run: RunHandle, metrics: dict[str, float], step: int = 0) -> None:
-        if self._writer is not None:
+        writer = self._open()
+        if writer is not None:
             data = {"metrics": dict(metrics), "step": step, "timestamp_ms": int(time.time() * 1000)}
-            self._writer.log_metrics(run.run_key, data)
+            writer.log_metrics(run.run_key, data)
 
     def end_run(
         self, run: RunHandle, status: str = "FINISHED", metrics: dict[str, float] | None = None
@@ -222,10 +248,11 @@ class Tracker:
         if run.ended or self._closed:
             return
         run.ended = True
-        if self._writer is not None:
+        writer = self._open()
+        if writer is not None:
             all_metrics = {**run.stats.metrics(), **(metrics or {})}
             data = {"metrics": all_metrics, "status": status, "end_ms": int(time.time() * 1000)}
-            self._writer.end_run(run.run_key, data)
+            writer.end_run(run.run_key, data)
             self.run_id(run)
 
     def run_id(self, run: RunHandle) -> str | None:
@@ -236,12 +263,15 @@ class Tracker:
 
     def flush(self, timeout: float | None = None) -> FlushResult:
         """Commit everything submitted to the journal and try to write all of it to the store;
-        the result is truthy only when all of it is there (see `FlushResult`)."""
-        if self._writer is None:
-            return FlushResult()
+        the result is truthy only when all of it is there (see `FlushResult`). Opens the
+        journal if it was not yet (what earlier processes left in theirs is written too)."""
         if self._closed:
-            return self._writer.result()  # as close left it: nothing is written after a close
-        return self._writer.flush(timeout)
+            # as close left it: nothing is written after a close
+            return self._writer.result() if self._writer is not None else FlushResult()
+        writer = self._open()
+        if writer is None:
+            return FlushResult()
+        return writer.flush(timeout)
 
     async def aflush(self, timeout: float | None = None) -> FlushResult:
         return await asyncio.to_thread(self.flush, timeout)
@@ -260,12 +290,14 @@ class Tracker:
         return self._writer.result().pending if self._writer is not None else 0
 
     def close(self) -> FlushResult:
-        """Write what can be written; what cannot stays in the journal (logged once, with where)."""
+        """Write what can be written; what cannot stays in the journal (logged once, with where).
+        A tracker that never opened its journal has nothing to write."""
+        with self._opening:
+            if self._closed:
+                return self._writer.result() if self._writer is not None else FlushResult()
+            self._closed = True
         if self._writer is None:
             return FlushResult()
-        if self._closed:
-            return self._writer.result()
-        self._closed = True
         return self._writer.close()
 
 

@@ -26,6 +26,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any
 
+from orchestra.engine.records import RequestRecord
 from orchestra.errors import TrackingStoreError
 from orchestra.logs import get_logger
 from orchestra.redact import SECRETS
@@ -44,7 +45,6 @@ from orchestra.tracking.journal import (
 from orchestra.tracking.journal_writer import JournalWriter, Operation
 from orchestra.tracking.legacy_spool import import_legacy_spool
 from orchestra.tracking.outcome import FlushResult, TrackingStatus, WriterStats
-from orchestra.tracking.records import RequestRecord
 from orchestra.tracking.recovery import finish_crashed_runs
 from orchestra.tracking.rows_sink import RowsSink, StoreOutage, readable
 from orchestra.tracking.settings import TrackingSettings

@@ -39,7 +39,7 @@ async def test_live_round_trip(provider, tmp_path):
         result = await orch.process_request("Reply with the single word: pong", user_id="live-test")
         assert "pong" in result["response"].lower()
         assert result["metadata"]["tokens"]["input"] > 0 and result["metadata"]["cost_usd"] > 0
-        stream = await orch.process_request("Count from 1 to 5.", user_id="live-test", stream=True)
+        stream = await orch.process_request_stream("Count from 1 to 5.", user_id="live-test")
         assert (await stream.collect())["response"]
     finally:
         await orch.aclose()

@@ -42,11 +42,10 @@ from orchestra.applications.documents.report import render_report
 from orchestra.applications.errors import StructuredOutputError, UnknownAnalysisType
 from orchestra.consensus.structured import (
     parse_structured,
-    structured_output,
 )
+from orchestra.engine.orchestrator import Orchestra
 from orchestra.errors import InvalidRequest
 from orchestra.logs import get_logger
-from orchestra.orchestrator import Orchestra
 from orchestra.sync import run_sync
 
 logger = get_logger("orchestra.applications.documents")
@@ -194,23 +193,22 @@ class DocumentAnalysisAgent:
             part=part,
             text=text,
         )
-        with structured_output(schema):
-            answer = await self.orchestra.process_request(
-                prompt,
-                task_type=self.task_type,
-                user_id=self.user_id,
-                require_consensus=True,
-                min_providers=self.min_providers,
-                tags=tags,
-            )
-        assert isinstance(answer, dict)
-        result, error = parse_structured(answer["response"], schema)
+        answer = await self.orchestra.process_request(
+            prompt,
+            task_type=self.task_type,
+            user_id=self.user_id,
+            require_consensus=True,
+            min_providers=self.min_providers,
+            tags=tags,
+            schema=schema,
+        )
+        result, error = parse_structured(answer.response, schema)
         if result is None:
-            provider = answer["metadata"]["answered_by"] or "?"
+            provider = answer.metadata.answered_by or "?"
             raise StructuredOutputError(
-                schema.__name__, {provider: error or "?"}, request_id=answer["metadata"]["request_id"]
+                schema.__name__, {provider: error or "?"}, request_id=answer.metadata.request_id
             )
-        return result, answer["metadata"]
+        return result, answer.metadata.as_dict()
 
     async def _merge(
         self,

@@ -1,9 +1,9 @@
 """A streamed answer: an async iterator of text deltas that knows its metadata once it ends.
 
-    stream = await orch.process_request("Tell me a story", user_id="u1", stream=True)
+    stream = await orch.process_request_stream("Tell me a story", user_id="u1")
     async for delta in stream:
         print(delta, end="")
-    stream.metadata["providers_used"]
+    stream.metadata.providers_used
 
 The request is logged once, complete, when the stream ends, fails, or is closed early. A
 stream that is never read (no provider is called until it is) is logged as `abandoned`: when
@@ -18,9 +18,13 @@ import contextlib
 import threading
 import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from orchestra.errors import OrchestraError, ProviderError, StreamAbandoned
+
+if TYPE_CHECKING:
+    from orchestra.engine.records import RequestRecord
+    from orchestra.engine.result import RequestMetadata, RequestResult
 
 PENDING, STARTED, ABANDONED = "pending", "started", "abandoned"
 
@@ -94,7 +98,7 @@ class UnreadStreams:
         task.add_done_callback(self._tasks.discard)
 
 
-def stream_error(error: Exception, record: Any) -> OrchestraError:
+def stream_error(error: Exception, record: RequestRecord) -> OrchestraError:
     """What a stream that failed raises: an `OrchestraError` carrying the request id (an error
     from elsewhere is wrapped in a `ProviderError` of the provider that was streaming)."""
     if isinstance(error, OrchestraError):
@@ -113,13 +117,13 @@ class StreamingResponse:
     def __init__(
         self,
         deltas: AsyncGenerator[str, None],
-        metadata: Callable[[], dict[str, Any] | None],
+        result: Callable[[], RequestResult | None],
         *,
         unread: UnreadStream | None = None,
         streams: UnreadStreams | None = None,
     ) -> None:
         self._deltas = deltas
-        self._metadata = metadata
+        self._result = result
         self._parts: list[str] = []
         self._unread = unread
         self._streams = streams
@@ -148,15 +152,20 @@ class StreamingResponse:
         return "".join(self._parts)
 
     @property
-    def metadata(self) -> dict[str, Any] | None:
+    def metadata(self) -> RequestMetadata | None:
         """The request's metadata once the stream has ended (None before)."""
-        return self._metadata()
+        result = self._result()
+        return None if result is None else result.metadata
 
-    async def collect(self) -> dict[str, Any]:
-        """Read the whole stream; returns {"response": str, "metadata": {...}} like a plain request."""
+    async def collect(self) -> RequestResult:
+        """Read the whole stream; returns a `RequestResult` like a plain request."""
+        from orchestra.engine.result import RequestResult
+
         async for _ in self:
             pass
-        return {"response": self.text, "metadata": self.metadata}
+        metadata = self.metadata
+        assert metadata is not None  # set when the stream ended
+        return RequestResult(self.text, metadata)
 
     async def aclose(self) -> None:
         """Stop early: the provider's stream is closed and the request logged as incomplete

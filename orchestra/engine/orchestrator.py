@@ -1,8 +1,13 @@
-"""`Orchestra`: route -> call providers in parallel -> consensus -> record, for every request.
+"""`Orchestra`: route -> call providers in parallel -> choose -> record -> result, for every request.
 
-orch = Orchestra.from_config("config.yaml")
-result = await orch.process_request("Name three primes.", task_type="general", user_id="u1")
-result["response"], result["metadata"]["providers_used"]
+    orch = Orchestra.from_config("config.yaml")
+    result = await orch.process_request("Name three primes.", task_type="general", user_id="u1")
+    result.response, result.metadata.providers_used
+
+`process_request` is the whole path of one request, and `Orchestra` is the only writer of its
+record: it routes, builds the per-request `Request` (request.py), records what its steps return
+(the answers, the choice), then finishes the record (the journal has it before the call returns)
+and returns a `RequestResult` (result.py).
 """
 
 from __future__ import annotations
@@ -11,22 +16,32 @@ import asyncio
 import atexit
 import logging
 import os
+import threading
 import time
 import uuid
 import weakref
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, Unpack, overload
 
-from orchestra.answering import choose_answer
 from orchestra.cache.base import ResponseCache
-from orchestra.cascading import cascade_answers
+from orchestra.compat import deprecated
 from orchestra.config.loader import load_settings
 from orchestra.config.schema import Settings
+from orchestra.consensus.base import ConsensusOutcome
 from orchestra.consensus.manager import ConsensusManager
+from orchestra.engine.hooks import Hooks
+from orchestra.engine.observability import Observability, stage_timings
+from orchestra.engine.options import DEFAULT_OPTIONS, RequestKnobs, RequestOptions
+from orchestra.engine.records import RequestRecord
+from orchestra.engine.request import Choice, Request
+from orchestra.engine.result import RequestMetadata, RequestResult
+from orchestra.engine.runs import CURRENT_RUN, RunScope
+from orchestra.engine.streaming import StreamingResponse, UnreadStreams, stream_error
+from orchestra.engine.validation import is_request_id, record_fields, validate_request
 from orchestra.errors import (
     ConfigError,
     InvalidRequest,
@@ -34,12 +49,8 @@ from orchestra.errors import (
     StreamAbandoned,
     StreamClosed,
 )
-from orchestra.hooks import Hooks
 from orchestra.logs import configure_logging, get_logger
-from orchestra.metadata import request_metadata
-from orchestra.metrics import MetricsCollector
-from orchestra.observability import Observability, configured_collectors, stage_timings
-from orchestra.pipeline import Answers, add_answers, gather_answers, new_context, stream_answer
+from orchestra.metrics import MetricsCollector, configured_collectors
 from orchestra.prompts.references import resolve_prompt_references, rule_system_prompt
 from orchestra.providers.base import BaseModelConnector
 from orchestra.providers.pricing import Price, PriceTable
@@ -47,24 +58,20 @@ from orchestra.providers.recorded import ReplayDataset
 from orchestra.providers.registry import BuildContext, ModelRegistry, build_connector
 from orchestra.redact import SECRETS, set_pattern_detection
 from orchestra.resilience.budget import Budget
-from orchestra.resilience.factory import build_guard
-from orchestra.resilience.guard import CallContext, ProviderGuard
+from orchestra.resilience.factory import Limits, build_guard, limits_in_use
+from orchestra.resilience.guard import ProviderGuard
 from orchestra.routing.decision import RoutingDecision
 from orchestra.routing.factory import build_evaluators, load_cascade_policy, load_learned_policy
 from orchestra.routing.history import PerformanceHistory
 from orchestra.routing.router import TaskRouter
-from orchestra.runs import CURRENT_RUN, RunScope
-from orchestra.streaming import StreamingResponse, UnreadStreams, stream_error
 from orchestra.sync import run_sync
 from orchestra.tracking.outcome import FlushResult
 from orchestra.tracking.params import settings_params
 from orchestra.tracking.reader import load_requests
-from orchestra.tracking.records import RequestRecord
 from orchestra.tracking.settings import TrackingSettings, load_tracking_settings
 from orchestra.tracking.tags import KIND_TAG
 from orchestra.tracking.tracker import RunHandle, Tracker
-from orchestra.types import ModelProvider, ModelRequest, TaskComplexity
-from orchestra.validation import RequestArguments, record_fields, validate_request
+from orchestra.types import ModelProvider
 
 if TYPE_CHECKING:
     from orchestra.experiments.experiment import Experiment
@@ -88,7 +95,12 @@ class Orchestra(Observability):
     ) -> None:
         """`config` is a dict, `Settings` or YAML path; `tracking` a `TrackingSettings` or
         `mlflow.yaml` path (default: the one beside the config). Pass `tracker` (and
-        `datasets`) to share one tracking writer (and loaded datasets) between instances."""
+        `datasets`) to share one tracking writer (and loaded datasets) between instances.
+
+        Construction reads the config and builds the providers (loading the recorded datasets
+        replay providers answer from), and nothing more: the tracking journal and store (e.g.
+        `./mlruns`), routing history and the response cache are opened by `await orch.start()`,
+        `async with Orchestra(...)`, or the first request."""
         self.settings = load_settings(config if config is not None else {})
         self.config_path = Path(config).resolve() if isinstance(config, str | Path) else None
         self.debug = debug
@@ -104,7 +116,7 @@ class Orchestra(Observability):
             self.tracking_settings = tracking
         else:
             self.tracking_settings = load_tracking_settings(tracking, search_from=self.settings.base_dir)
-        resolve_prompt_references(self.settings, self.tracking_settings)
+        resolve_prompt_references(self.settings, self.tracking_settings)  # only rules naming prompts:/
         set_pattern_detection(self.tracking_settings.redact_patterns)
         self.prices = _price_table(self.settings)
         self.model_registry = ModelRegistry()
@@ -131,12 +143,17 @@ class Orchestra(Observability):
         self.consensus_manager.check_configured()
         self.tracker = tracker or Tracker(self.tracking_settings)
         self._owns_tracker = tracker is None
-        self._load_history()
+        self._started = False
+        self._starting = threading.Lock()
         self._session_run: RunHandle | None = None
         self.last_record: RequestRecord | None = None
-        self.cache = _response_cache(self.settings)
+        self._cache: ResponseCache | None = None
+        self._cache_opened = False
         self._guards: dict[str, ProviderGuard] = {}
         self._unread_streams = UnreadStreams()
+        self.limits: Limits = limits_in_use()
+        """Where rate limiters and budgets come from: this process's, or a cluster's when made
+        inside `using_limits` (a Ray sweep's worker); a run's budget is `limits.budget("run:<key>")`."""
         self._run_budgets: dict[str, Budget] = {}
         self._request_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
             weakref.WeakKeyDictionary()
@@ -148,6 +165,34 @@ class Orchestra(Observability):
     def from_config(cls, path: str | Path, **options: Any) -> Orchestra:
         """An `Orchestra` from a `config.yaml` (and `mlflow.yaml` beside it, if present)."""
         return cls(Path(path), **options)
+
+    async def start(self) -> Orchestra:
+        """Open what construction leaves for later: the tracking journal and writers (the store,
+        e.g. `./mlruns`, is created then), the routing history logged by earlier runs, the
+        response cache. The first request does it too; calling it again does nothing.
+
+            orch = await Orchestra.from_config("config.yaml").start()
+        """
+        if not self._started:
+            await asyncio.to_thread(self._start_now)
+        return self
+
+    def _start_now(self) -> None:
+        with self._starting:
+            if self._started:
+                return
+            self.tracker.start()
+            self._load_history()
+            _ = self.cache
+            self._started = True
+
+    @property
+    def cache(self) -> ResponseCache | None:
+        """The response cache (`performance.enable_response_caching`), opened on first use."""
+        if not self._cache_opened:
+            self._cache = _response_cache(self.settings)
+            self._cache_opened = True
+        return self._cache
 
     # ---- providers ------------------------------------------------------------------------
 
@@ -179,7 +224,7 @@ class Orchestra(Observability):
         connector = self.model_registry.get(name)
         guard = self._guards.get(name)
         if guard is None or guard.connector is not connector:
-            guard = self._guards[name] = build_guard(name, connector, self.settings, self.cache)
+            guard = self._guards[name] = build_guard(name, connector, self.settings, self.cache, self.limits)
         return guard
 
     def start_experiment(self, name: str, settings: Any = None, **options: Any) -> Experiment:
@@ -218,180 +263,236 @@ class Orchestra(Observability):
 
     # ---- requests -------------------------------------------------------------------------
 
+    @overload
     async def process_request(
         self,
         prompt: str,
-        task_type: str | None = None,
-        user_id: str = "anonymous",
-        require_consensus: bool | None = None,
-        min_providers: int = 1,
-        complexity_override: TaskComplexity | str | None = None,
+        options: RequestOptions | None = None,
         *,
-        session_id: str | None = None,
-        system_prompt: str | None = None,
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-        tags: dict[str, str] | None = None,
-        timeout: float | None = None,
-        stream: bool = False,
-    ) -> dict[str, Any] | StreamingResponse:
-        """Route, call, pick, log; returns {"response": str, "metadata": {...}}.
+        stream: Literal[False] = False,
+        **knobs: Unpack[RequestKnobs],
+    ) -> RequestResult: ...
 
-        `timeout` bounds the whole request (default `performance.request_timeout`).
-        `stream=True` (single-provider routes) returns a `StreamingResponse` of text deltas.
-        At most `performance.max_concurrent_requests` run at once; more wait for a slot (a
-        streamed request holds its slot until the stream starts).
+    @overload
+    async def process_request(
+        self,
+        prompt: str,
+        options: RequestOptions | None = None,
+        *,
+        stream: Literal[True],
+        **knobs: Unpack[RequestKnobs],
+    ) -> StreamingResponse: ...
+
+    async def process_request(
+        self,
+        prompt: str,
+        options: RequestOptions | None = None,
+        *,
+        stream: bool = False,
+        **knobs: Unpack[RequestKnobs],
+    ) -> RequestResult | StreamingResponse:
+        """Route, call, choose, log; returns a `RequestResult` (also readable as the original
+        `{"response": str, "metadata": {...}}` dict).
+
+        `options` (a `RequestOptions`) and the keywords (its field names, which win) say how:
+        task_type, user_id, session_id, system_prompt, temperature, max_tokens, tags, timeout
+        (the whole request; default `performance.request_timeout`), require_consensus,
+        min_providers, complexity_override, execution, schema, request_id (the id it is logged under;
+        a sweep's, predicted).
+        At most `performance.max_concurrent_requests` run at once; more wait for a slot.
         Raises an `OrchestraError` (after logging the failed request) when no answer is possible.
+        `stream=True` is the deprecated spelling of `process_request_stream`.
         """
+        if stream:
+            deprecated("process_request(..., stream=True)", "use process_request_stream(...)")
+            return await self.process_request_stream(prompt, options, **knobs)
+        options = self._options(options, knobs)
+        if not self._started:
+            await self.start()
         async with self._request_slot():
             started = time.perf_counter()
-            run = self.current_run()
-            if run.run_id is None:
-                await self.tracker.wait_created(run)  # at once when already created (or spooled)
-            task_type = task_type or self.settings.framework.default_task_type
-            arguments = RequestArguments(
-                prompt, user_id, task_type, session_id, system_prompt, tags, min_providers,
-                complexity_override, require_consensus, temperature, max_tokens, timeout,
-            )  # fmt: skip
-            record = RequestRecord(
-                request_id=uuid.uuid4().hex,
-                run_key=run.run_key,
-                start_ns=time.time_ns(),
-                end_ns=0,
-                **record_fields(arguments),
-            )
+            run = await self._run_for_request()
+            record = self._new_record(prompt, options, run)
             decision: RoutingDecision | None = None
+            outcome: ConsensusOutcome | None = None
             try:
-                validate_request(arguments, record.request_id)
-                if self.hooks.wants("before_route"):
-                    await self.hooks.emit(
-                        "before_route",
-                        request_id=record.request_id,
-                        prompt=prompt,
-                        task_type=task_type,
-                        user_id=record.user_id,
-                    )
-                record.route_start_ns = time.time_ns()
-                decision = await self.task_router.evaluate_and_route(
-                    prompt,
-                    task_type,
-                    complexity_override=complexity_override,
-                    require_consensus=require_consensus,
-                    min_providers=min_providers,
-                )
-                record.route_end_ns = time.time_ns()
-                record.routing = decision.as_dict()
-                system_prompt = rule_system_prompt(self.task_router.rules, decision, record, system_prompt)
-                if self.hooks.wants("after_route"):
-                    await self.hooks.emit("after_route", request_id=record.request_id, decision=decision)
-                options = {
-                    "system_prompt": system_prompt,
-                    "temperature": temperature,
-                    "max_tokens": max_tokens,
-                }
-                deadline = asyncio.get_running_loop().time() + (
-                    timeout if timeout is not None else self.settings.performance.request_timeout
-                )
-                run_budget = self._run_budget(run)
-
-                def request_for(name: str) -> ModelRequest:
-                    return self._request_for(name, prompt, options)
-
-                def context_for(name: str) -> CallContext:
-                    return new_context(self._timeout_for(name), deadline, run_budget, self.hooks)
-
-                if stream:
-                    if len(decision.chosen) > 1:
-                        raise InvalidRequest(
-                            f"stream=True needs a single-provider route; this one calls {decision.chosen} "
-                            "(consensus or min_providers > 1)",
-                            request_id=record.request_id,
-                        )
-                    return self._streaming(record, run, started, decision, request_for, context_for)
-                await self._answer(record, decision, request_for, context_for)
-            except OrchestraError as err:
-                err.request_id = err.request_id or record.request_id
-                await self._finish(record, run, started, error=err)
-                raise
+                request = await self._route(prompt, options, record, run)
+                decision = request.decision
+                answers = await request.answers()
+                record.add_calls(answers.calls, answers.latency_ms)
+                if answers.cascade is not None and record.routing is not None:
+                    record.routing["cascade"] = answers.cascade
+                choice = await request.choose(answers)
+                outcome = choice.outcome
+                self._record_choice(record, choice)
             except Exception as err:
-                await self._finish(record, run, started, error=err)
+                await self._finish(record, run, started, error=_with_request_id(err, record))
                 raise
             await self._finish(record, run, started)
-            return {"response": record.response, "metadata": self._metadata(record, decision, run)}
+            return self._result(record, decision, outcome, run)
 
-    async def _answer(
-        self,
-        record: RequestRecord,
-        decision: RoutingDecision,
-        request_for: Callable[[str], ModelRequest],
-        context_for: Callable[[str], CallContext],
-    ) -> None:
-        """Call the routed providers (embedding answers for consensus as they arrive), then choose."""
-        consensus = decision.wants_consensus
-        on_answer = partial(self.consensus_manager.prepare, record.task_type) if consensus else None
-        cascade = self.task_router.cascade_policy if decision.strategy == "cascade" else None
-        if cascade is not None:
-            answers = await cascade_answers(
-                record, decision, cascade, self.guard_for, request_for, context_for
+    async def process_request_stream(
+        self, prompt: str, options: RequestOptions | None = None, **knobs: Unpack[RequestKnobs]
+    ) -> StreamingResponse:
+        """Like `process_request`, but the answer comes as text deltas: iterate the returned
+        `StreamingResponse` (single-provider routes; failures before the first delta fail over).
+        The request is logged once, when the stream ends, breaks or is closed; a stream never
+        read is logged as `abandoned`."""
+        options = self._options(options, knobs)
+        if not self._started:
+            await self.start()
+        async with self._request_slot():
+            started = time.perf_counter()
+            run = await self._run_for_request()
+            record = self._new_record(prompt, options, run)
+            try:
+                request = await self._route(prompt, options, record, run)
+                if len(request.decision.chosen) > 1:
+                    raise InvalidRequest(
+                        f"streaming needs a single-provider route; this one calls {request.decision.chosen} "
+                        "(consensus or min_providers > 1)",
+                        request_id=record.request_id,
+                    )
+            except Exception as err:
+                await self._finish(record, run, started, error=_with_request_id(err, record))
+                raise
+            return self._streaming(record, run, started, request)
+
+    def process_request_sync(
+        self, prompt: str, options: RequestOptions | None = None, **knobs: Unpack[RequestKnobs]
+    ) -> RequestResult:
+        """`process_request` for scripts and notebooks (works inside Jupyter's running loop)."""
+        return run_sync(self.process_request(prompt, options, **knobs))
+
+    def _options(self, options: RequestOptions | str | None, knobs: Mapping[str, Any]) -> RequestOptions:
+        """The request's options: `options` with the keywords applied, the task type filled in."""
+        if isinstance(options, str):  # the original signature's second positional: task_type
+            deprecated("process_request(prompt, task_type)", "pass task_type=... by keyword")
+            options, knobs = DEFAULT_OPTIONS, {"task_type": options, **knobs}
+        elif options is None:
+            options = DEFAULT_OPTIONS
+        elif not isinstance(options, RequestOptions):
+            raise InvalidRequest(
+                f"options must be a RequestOptions, not {type(options).__name__} "
+                "(or pass the options as keywords: task_type=..., user_id=...)"
             )
-        else:
-            answers = await gather_answers(
-                decision,
-                self.guard_for,
-                request_for,
-                context_for,
-                on_answer=on_answer,
-                wave_timeout_s=self.settings.consensus.timeout_s if consensus else None,
-            )
-        add_answers(record, answers)
+        options = options.merged(knobs)
+        if not options.task_type:
+            options = replace(options, task_type=self.settings.framework.default_task_type)
+        return options
 
-        async def ask_more(count: int) -> Answers | None:
-            called = {call.provider for call in record.calls}
-            candidates = decision.fallbacks + self.model_registry.names()
-            extra = [p for p in dict.fromkeys(candidates) if p not in called][:count]
-            if not extra:
-                return None
-            wave = replace(decision, chosen=extra, fallbacks=[])
-            return await gather_answers(wave, self.guard_for, request_for, context_for, on_answer=on_answer)
+    async def _run_for_request(self) -> RunHandle:
+        run = self.current_run()
+        if run.run_id is None:
+            await self.tracker.wait_created(run)  # at once when already created (or journaled)
+        return run
 
-        await choose_answer(
-            record,
-            decision,
-            answers,
-            consensus=self.consensus_manager,
-            settings=self.settings.consensus,
-            ask_more=ask_more,
-            hooks=self.hooks,
+    def _new_record(self, prompt: str, options: RequestOptions, run: RunHandle) -> RequestRecord:
+        # A request_id that is not one is refused by validate_request; the record gets a new one.
+        given = options.request_id
+        return RequestRecord(
+            request_id=given if is_request_id(given) else uuid.uuid4().hex,
+            run_key=run.run_key,
+            start_ns=time.time_ns(),
+            end_ns=0,
+            **record_fields(prompt, options),
         )
 
+    async def _route(
+        self, prompt: str, options: RequestOptions, record: RequestRecord, run: RunHandle
+    ) -> Request:
+        """Check the request, route it, and return it ready to be served."""
+        validate_request(prompt, options, record.request_id)
+        task_type = record.task_type
+        if self.hooks.wants("before_route"):
+            await self.hooks.emit(
+                "before_route",
+                request_id=record.request_id,
+                prompt=prompt,
+                task_type=task_type,
+                user_id=record.user_id,
+            )
+        record.route_start_ns = time.time_ns()
+        decision = await self.task_router.evaluate_and_route(
+            prompt,
+            task_type,
+            complexity_override=options.complexity_override,
+            require_consensus=options.require_consensus,
+            min_providers=options.min_providers,
+        )
+        record.route_end_ns = time.time_ns()
+        record.routing = decision.as_dict()
+        system_prompt = rule_system_prompt(self.task_router.rules, decision, record, options.system_prompt)
+        if system_prompt != options.system_prompt:
+            options = replace(options, system_prompt=system_prompt)
+        if self.hooks.wants("after_route"):
+            await self.hooks.emit("after_route", request_id=record.request_id, decision=decision)
+        timeout = (
+            options.timeout if options.timeout is not None else self.settings.performance.request_timeout
+        )
+        deadline = asyncio.get_running_loop().time() + timeout
+        return Request(
+            record.request_id, prompt, task_type, options, decision, deadline, self._run_budget(run), self
+        )
+
+    @staticmethod
+    def _record_choice(record: RequestRecord, choice: Choice) -> None:
+        """Write what choosing decided: extra answers asked for, the consensus, the answer (or
+        raise the choice's error, once the rest is recorded)."""
+        for more in choice.more:
+            record.add_calls(more.calls, more.latency_ms)
+        if choice.consensus_start_ns:
+            record.consensus_start_ns = choice.consensus_start_ns
+        if choice.outcome is not None:
+            record.consensus_end_ns = choice.consensus_end_ns
+            record.consensus = choice.outcome.as_dict() | {"rounds": choice.rounds}
+        if choice.error is not None:
+            raise choice.error
+        answer = choice.answer
+        assert answer is not None
+        record.response = answer.content
+        record.answered_by = answer.provider
+        record.quality = answer.metadata.get("quality")
+        record.confidence = answer.confidence_score
+
     def _streaming(
-        self,
-        record: RequestRecord,
-        run: RunHandle,
-        started: float,
-        decision: RoutingDecision,
-        request_for: Callable[[str], ModelRequest],
-        context_for: Callable[[str], CallContext],
+        self, record: RequestRecord, run: RunHandle, started: float, request: Request
     ) -> StreamingResponse:
-        finished: dict[str, Any] = {}
+        finished: list[RequestResult] = []
 
         async def deltas() -> AsyncGenerator[str, None]:
             error: BaseException | None = None
+            parts: list[str] = []
+            items = request.stream()
             try:
-                async for delta in stream_answer(record, decision, self.guard_for, request_for, context_for):
-                    yield delta
+                async for item in items:
+                    if isinstance(item, str):
+                        parts.append(item)
+                        yield item
+                        continue
+                    record.add_calls([item], item.latency_ms)
+                    if item.ok:
+                        record.response = item.content
+                        record.answered_by = item.provider
+                        record.quality = item.quality
+                        record.confidence = item.confidence
             except GeneratorExit:
+                record.response = "".join(parts)
                 error = StreamClosed("the consumer closed the stream early", request_id=record.request_id)
                 raise
             except Exception as err:
+                if parts:  # what reached the consumer before the stream broke
+                    record.response = "".join(parts)
                 error = stream_error(err, record)
                 raise error from (None if error is err else err)
             except BaseException as err:
+                record.response = "".join(parts)
                 error = err
                 raise
             finally:
+                await items.aclose()
                 await self._finish(record, run, started, error=error)
-                finished.update(self._metadata(record, decision, run))
+                finished.append(self._result(record, request.decision, None, run))
 
         async def abandon() -> None:
             error = StreamAbandoned("the stream was never read", request_id=record.request_id)
@@ -399,7 +500,10 @@ class Orchestra(Observability):
 
         unread = self._unread_streams.add(record.request_id, abandon)
         return StreamingResponse(
-            deltas(), lambda: finished or None, unread=unread, streams=self._unread_streams
+            deltas(),
+            lambda: finished[0] if finished else None,
+            unread=unread,
+            streams=self._unread_streams,
         )
 
     def _request_slot(self) -> asyncio.Semaphore:
@@ -412,35 +516,14 @@ class Orchestra(Observability):
             )
         return gate
 
-    def process_request_sync(self, prompt: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        """`process_request` for scripts and notebooks (works inside Jupyter's running loop)."""
-        return run_sync(self.process_request(prompt, *args, **kwargs))
-
-    def _request_for(self, name: str, prompt: str, options: dict[str, Any]) -> ModelRequest:
-        provider = self.settings.models.get(name)
-        defaults = (
-            {}
-            if provider is None
-            else {"temperature": provider.temperature, "max_tokens": provider.max_tokens}
-        )
-        values = {**defaults, **{k: v for k, v in options.items() if v is not None}}
-        return ModelRequest(prompt=prompt, **values)  # models.<name>.params live in the connector
-
-    def _timeout_for(self, name: str) -> float:
-        performance = self.settings.performance
-        provider = self.settings.models.get(name)
-        per_model = performance.models.get(name)
-        for value in (provider.timeout if provider else None, per_model.timeout if per_model else None):
-            if value is not None:
-                return value
-        return performance.request_timeout
-
     def _run_budget(self, run: RunHandle) -> Budget | None:
         limit = self.settings.performance.run_budget_usd
         if limit is None:
             return None
         if run.run_key not in self._run_budgets:
-            self._run_budgets[run.run_key] = Budget(limit, f"run {run.name!r}")
+            self._run_budgets[run.run_key] = self.limits.budget(
+                f"run:{run.run_key}", limit, f"run {run.name!r}"
+            )
         return self._run_budgets[run.run_key]
 
     async def _finish(
@@ -478,13 +561,16 @@ class Orchestra(Observability):
         if self.metrics_collectors and self.settings.framework.enable_metrics:
             await self.collect_metrics(record)
 
-    def _metadata(
-        self, record: RequestRecord, decision: RoutingDecision | None, run: RunHandle
-    ) -> dict[str, Any]:
-        metadata = request_metadata(record, decision, self.tracker.run_id(run), run.run_key)
-        if self.enable_profiling:
-            metadata["profile"] = stage_timings(record)
-        return metadata
+    def _result(
+        self,
+        record: RequestRecord,
+        decision: RoutingDecision | None,
+        outcome: ConsensusOutcome | None,
+        run: RunHandle,
+    ) -> RequestResult:
+        profile = stage_timings(record) if self.enable_profiling else None
+        metadata = RequestMetadata.of(record, decision, outcome, self.tracker.run_id(run), profile)
+        return RequestResult(record.response or "", metadata)
 
     # ---- lifecycle ------------------------------------------------------------------------
 
@@ -520,17 +606,18 @@ class Orchestra(Observability):
     async def aclose(self) -> None:
         for connector in self.model_registry:
             await connector.aclose()
-        if self.cache is not None:
-            await self.cache.aclose()
+        if self._cache is not None:
+            await self._cache.aclose()
         self.close()
 
     async def __aenter__(self) -> Orchestra:
-        return self
+        return await self.start()
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
     def __enter__(self) -> Orchestra:
+        self._start_now()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -541,10 +628,6 @@ class Orchestra(Observability):
         from orchestra.display import orchestra_html
 
         return orchestra_html(self)
-
-
-AIOrchestrationFramework = Orchestra
-"""The seed's name for `Orchestra`."""
 
 
 def _price_table(settings: Settings) -> PriceTable:
@@ -562,7 +645,7 @@ def _price_table(settings: Settings) -> PriceTable:
 
 def _response_cache(settings: Settings) -> ResponseCache | None:
     performance = settings.performance
-    if not (performance.enable_response_caching or settings.framework.enable_caching):
+    if not performance.enable_response_caching:
         return None
     if performance.cache_backend == "redis":
         from orchestra.cache.redis import RedisCache
@@ -576,3 +659,10 @@ def _response_cache(settings: Settings) -> ResponseCache | None:
     from orchestra.cache.sqlite import SQLiteCache
 
     return SQLiteCache(settings.resolve_path(performance.cache_path))
+
+
+def _with_request_id(error: BaseException, record: RequestRecord) -> BaseException:
+    """`error`, carrying the request's id when it is ours (it may have come without one)."""
+    if isinstance(error, OrchestraError):
+        error.request_id = error.request_id or record.request_id
+    return error

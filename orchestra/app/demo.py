@@ -28,10 +28,10 @@ from orchestra.analysis.winrate import WinRate
 from orchestra.config.files import read_yaml
 from orchestra.config.loader import load_settings, settings_from_dict
 from orchestra.config.schema import RoutingSettings, Settings
+from orchestra.engine.orchestrator import Orchestra
 from orchestra.errors import ConfigError, OrchestraError
-from orchestra.orchestrator import Orchestra
 from orchestra.providers.pricing import PriceTable
-from orchestra.sweeps.arms import answer_all, summarize_outcomes
+from orchestra.sweeps.arms import Outcome, answer_all, summarize_outcomes
 from orchestra.tracking.settings import TrackingSettings, load_tracking_settings
 from orchestra.tracking.tags import KIND_TAG
 from orchestra.tracking.tracker import Tracker
@@ -179,7 +179,7 @@ async def _run_arm(
     async with orch.run(arm.name, params=params, tags={KIND_TAG: "demo-arm"}) as scope:
         with tqdm(total=len(pairs), desc=f"{arm.name:<28}", disable=not progress, file=sys.stderr) as bar:
             outcomes = await answer_all(
-                orch, pairs, concurrency, lambda _: bar.update(1), user_id="demo", session_id=arm.name
+                orch, pairs, concurrency, lambda _: _advance(bar), user_id="demo", session_id=arm.name
             )
         result = summarize(arm, outcomes, scope.run_id)
         scope.log_metrics(
@@ -195,7 +195,11 @@ async def _run_arm(
     return result
 
 
-def summarize(arm: DemoArm, outcomes: list[dict[str, Any] | None], run_id: str | None) -> ArmResult:
+def _advance(bar: tqdm) -> None:
+    bar.update()
+
+
+def summarize(arm: DemoArm, outcomes: list[Outcome], run_id: str | None) -> ArmResult:
     """Aggregate one arm's results (failed requests count as errors, not as losses)."""
     summary = summarize_outcomes(outcomes)
     if not summary.answered:
@@ -218,7 +222,7 @@ def summarize(arm: DemoArm, outcomes: list[dict[str, Any] | None], run_id: str |
     )
 
 
-def _quality(outcome: dict[str, Any] | None) -> float:
+def _quality(outcome: Outcome) -> float:
     quality = None if outcome is None else outcome["metadata"]["quality"]
     return math.nan if quality is None else float(quality)
 

@@ -1,6 +1,6 @@
 """Checking a request's arguments before anything is routed or called.
 
-    validate_request(RequestArguments(prompt="hi", user_id="u1", temperature=5), request_id="ab12")
+    validate_request("hi", RequestOptions(user_id="u1", temperature=5), request_id="ab12")
     # InvalidRequest: temperature must be a number from 0 to 2 (got 5)
 
 Every problem is an `InvalidRequest` naming the argument and carrying the request id; the
@@ -11,45 +11,31 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from orchestra.errors import InvalidRequest
 from orchestra.tracking.sanitize import INVALID_TEXT_TAG
 from orchestra.types import TaskComplexity
 
+if TYPE_CHECKING:
+    from orchestra.engine.options import RequestOptions
+
 TEMPERATURE_RANGE = (0.0, 2.0)
 """What every provider accepts (OpenAI's range; Anthropic's and Gemini's lie within it)."""
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_REQUEST_ID = re.compile("[0-9a-f]{32}")
 
 
-@dataclass(frozen=True)
-class RequestArguments:
-    """The arguments of one `process_request` call, as given."""
-
-    prompt: Any
-    user_id: Any = "anonymous"
-    task_type: Any = "general"
-    session_id: Any = None
-    system_prompt: Any = None
-    tags: Any = None
-    min_providers: Any = 1
-    complexity_override: Any = None
-    require_consensus: Any = None
-    temperature: Any = None
-    max_tokens: Any = None
-    timeout: Any = None
-
-
-def validate_request(arguments: RequestArguments, request_id: str) -> None:
-    """Raise `InvalidRequest` (with `request_id`) for the first unusable argument."""
-    for problem in _problems(arguments):
+def validate_request(prompt: Any, options: RequestOptions, request_id: str) -> None:
+    """Raise `InvalidRequest` (with `request_id`) for the first unusable argument: the options'
+    types are checked here, whatever their annotations say (they come from user code)."""
+    for problem in _problems(prompt, options):
         raise InvalidRequest(problem, request_id=request_id)
 
 
-def _problems(a: RequestArguments) -> Any:
-    if not isinstance(a.prompt, str) or not a.prompt.strip():
+def _problems(prompt: Any, a: RequestOptions) -> Iterator[str]:
+    if not isinstance(prompt, str) or not prompt.strip():
         yield "prompt must be a non-empty string"
     if not isinstance(a.user_id, str) or not a.user_id:
         yield "user_id must be a non-empty string"
@@ -64,7 +50,7 @@ def _problems(a: RequestArguments) -> Any:
         or not all(isinstance(k, str) and isinstance(v, str) for k, v in a.tags.items())
     ):
         yield "tags must be a mapping of strings to strings"
-    for name, text in _texts(a):
+    for name, text in _texts(prompt, a):
         if (found := _LONE_SURROGATE.search(text)) is not None:
             yield (
                 f"{name} holds a lone surrogate ({found.group()!a} at position {found.start()}), which is "
@@ -84,13 +70,25 @@ def _problems(a: RequestArguments) -> Any:
         yield f"max_tokens must be an integer >= 1 (got {_short(a.max_tokens)})"
     if a.timeout is not None and (not _is_number(a.timeout) or a.timeout <= 0):
         yield f"timeout must be a number of seconds > 0 (got {_short(a.timeout)})"
+    if a.request_id is not None and not is_request_id(a.request_id):
+        yield f"request_id must be 32 lowercase hex digits or None (got {_short(a.request_id)})"
 
 
-def _texts(a: RequestArguments) -> list[tuple[str, str]]:
+def is_request_id(value: object) -> TypeGuard[str]:
+    """Whether `value` can be a request's id (32 lowercase hex digits, like an OTel trace id).
+
+    >>> is_request_id("0123456789abcdef0123456789abcdef"), is_request_id("req-1")
+    (True, False)
+    """
+    return isinstance(value, str) and _REQUEST_ID.fullmatch(value) is not None
+
+
+def _texts(prompt: Any, a: RequestOptions) -> list[tuple[str, str]]:
     """Every text field, by name (tags as tags[<key>])."""
-    texts = [
+    texts = [("prompt", prompt)] if isinstance(prompt, str) else []
+    texts += [
         (name, value)
-        for name in ("prompt", "system_prompt", "user_id", "session_id", "task_type")
+        for name in ("system_prompt", "user_id", "session_id", "task_type")
         if isinstance(value := getattr(a, name), str)
     ]
     if isinstance(a.tags, Mapping):
@@ -100,7 +98,7 @@ def _texts(a: RequestArguments) -> list[tuple[str, str]]:
     return texts
 
 
-def record_fields(a: RequestArguments) -> dict[str, Any]:
+def record_fields(prompt: Any, a: RequestOptions) -> dict[str, Any]:
     """The text fields of the request's log record, made storable whatever was passed: every
     request is logged, the ones refused for bad arguments too."""
 
@@ -108,18 +106,19 @@ def record_fields(a: RequestArguments) -> dict[str, Any]:
         return storable_text(value if isinstance(value, str) else repr(value))
 
     tags = a.tags if isinstance(a.tags, Mapping) else {}
-    fields = {
+    stored_tags = {text(k): text(v) for k, v in tags.items()}
+    fields: dict[str, Any] = {
         "user_id": text(a.user_id),
         "session_id": None if a.session_id is None else text(a.session_id),
         "task_type": text(a.task_type),
-        "prompt": text(a.prompt),
+        "prompt": text(prompt),
         "system_prompt": None if a.system_prompt is None else text(a.system_prompt),
-        "tags": {text(k): text(v) for k, v in tags.items()},
+        "tags": stored_tags,
     }
-    raw = [a.user_id, a.session_id, a.task_type, a.prompt, a.system_prompt, *tags, *tags.values()]
+    raw = [a.user_id, a.session_id, a.task_type, prompt, a.system_prompt, *tags, *tags.values()]
     replaced = any(isinstance(value, str) and _LONE_SURROGATE.search(value) for value in raw)
     if replaced:  # flagged as the tracker's ingest flags text it had to replace
-        fields["tags"][INVALID_TEXT_TAG] = "replaced"
+        stored_tags[INVALID_TEXT_TAG] = "replaced"
     return fields
 
 

@@ -32,6 +32,14 @@ Hook = Callable[[dict[str, Any]], Any]
 
 
 class Hooks:
+    """The event hooks of one `Orchestra` (`orch.hooks`): subscribe with `on`, leave with `off`.
+
+    >>> hooks = Hooks()
+    >>> seen = hooks.on("after_request", lambda event: event["event"])
+    >>> hooks.wants("after_request"), hooks.wants("before_route")
+    (True, False)
+    """
+
     def __init__(self) -> None:
         self._hooks: dict[str, list[Hook]] = {event: [] for event in EVENTS}
         self.failures = 0

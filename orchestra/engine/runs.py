@@ -10,7 +10,7 @@ from orchestra.tracking.tags import KIND_TAG
 from orchestra.tracking.tracker import RunHandle
 
 if TYPE_CHECKING:
-    from orchestra.orchestrator import Orchestra
+    from orchestra.engine.orchestrator import Orchestra
 
 CURRENT_RUN: ContextVar[RunHandle | None] = ContextVar("orchestra_current_run", default=None)
 
@@ -48,6 +48,7 @@ class RunScope:
         return self
 
     async def __aenter__(self) -> RunScope:
+        await self.orch.start()
         self.handle = await self.orch.tracker.astart_run(
             self.name, self.params, self.tags, parent=self._parent()
         )

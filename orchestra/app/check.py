@@ -1,7 +1,7 @@
 """Check every configured provider: is its key set, does its endpoint answer? A table per provider.
 
 orchestra check [--config config.live.yaml]
-python -m orchestra.tools.test_connections --config config.live.yaml
+python -m orchestra.app.check --config config.live.yaml
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ class ConnectionStatus:
 
 async def check_connections(config: str) -> list[ConnectionStatus]:
     """Validate each provider of `config` (key present, endpoint reachable and accepting it)."""
-    from orchestra.orchestrator import Orchestra
+    from orchestra.engine.orchestrator import Orchestra
     from orchestra.tracking.settings import TrackingSettings
 
     orch = Orchestra(config, tracking=TrackingSettings(enabled=False))

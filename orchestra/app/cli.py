@@ -104,7 +104,7 @@ def _main(argv: list[str] | None) -> int:
         os.environ["ORCHESTRA_PROFILE"] = args.profile
     try:
         if args.command == "demo":
-            from orchestra.demo import main as demo_main
+            from orchestra.app.demo import main as demo_main
 
             return demo_main(args.config, limit=args.limit, concurrency=args.concurrency, data=args.data)
         if args.command == "sweep":
@@ -120,7 +120,7 @@ def _main(argv: list[str] | None) -> int:
                 shard_size=args.shard_size,
             )
         if args.command == "check":
-            from orchestra.tools.test_connections import main as check_main
+            from orchestra.app.check import main as check_main
 
             return check_main(["--config", args.config])
         if args.command == "improve" and args.action == "prompts":
@@ -151,7 +151,7 @@ def _main(argv: list[str] | None) -> int:
                 cycles=args.cycles,
             )
         if args.command == "plugins":
-            from orchestra.plugins import format_inventory, inventory
+            from orchestra.app.plugins import format_inventory, inventory
 
             rows = inventory()
             print(format_inventory(rows))

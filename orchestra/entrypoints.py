@@ -1,13 +1,14 @@
-"""Plugins from installed packages, through entry-point groups; a broken one is reported and skipped.
+"""Loading plugins from installed packages' entry points; a broken one is reported and skipped.
 
 [project.entry-points."orchestra.consensus_strategies"]
 longest = "my_package.consensus:LongestAnswer"
 
-found, errors = discover("orchestra.consensus_strategies")
+found, errors = discover("orchestra.consensus_strategies", ConsensusStrategy)
 
-Groups: connectors (a factory `(name, ProviderSettings, BuildContext) -> BaseModelConnector`,
-used by `models.<name>.plugin`), consensus strategies, complexity evaluators, routers (routing
-strategies) and metrics collectors (classes or factories called with no arguments).
+This module knows no kind of plugin: each kind's registry names its own group and loads it
+(`providers.registry.CONNECTORS_GROUP`, `consensus.manager.STRATEGIES_GROUP`,
+`routing.factory.EVALUATORS_GROUP`, `routing.router.ROUTERS_GROUP`,
+`metrics.COLLECTORS_GROUP`); `orchestra plugins` (`app/plugins.py`) lists them all.
 """
 
 from __future__ import annotations
@@ -21,14 +22,6 @@ from typing import Any
 from orchestra.logs import get_logger
 
 logger = get_logger("orchestra.plugins")
-
-GROUPS = {
-    "connectors": "orchestra.connectors",
-    "consensus": "orchestra.consensus_strategies",
-    "evaluators": "orchestra.complexity_evaluators",
-    "routers": "orchestra.routers",
-    "metrics": "orchestra.metrics_collectors",
-}
 
 
 @dataclass(frozen=True)
@@ -95,44 +88,15 @@ def _load(entry: EntryPoint, expected: type | None, instantiate: bool) -> Any:
     return plugin
 
 
-def expected_types() -> dict[str, type | None]:
-    """Group -> the type its plugins must produce (None: connectors are factories)."""
-    from orchestra.consensus.base import ConsensusStrategy
-    from orchestra.metrics import MetricsCollector
-    from orchestra.routing.complexity import ComplexityEvaluator
-    from orchestra.routing.strategies import RoutingStrategy
-
-    return {
-        GROUPS["connectors"]: None,
-        GROUPS["consensus"]: ConsensusStrategy,
-        GROUPS["evaluators"]: ComplexityEvaluator,
-        GROUPS["routers"]: RoutingStrategy,
-        GROUPS["metrics"]: MetricsCollector,
-    }
-
-
-def inventory() -> list[PluginInfo]:
-    """Every entry point of every group, loaded (and checked) the way orchestra will load it."""
+def inspect_group(group: str, expected: type | None, *, instantiate: bool = True) -> list[PluginInfo]:
+    """Every entry point of `group`, loaded (and checked) the way its registry loads it."""
     rows: list[PluginInfo] = []
-    for group, expected in expected_types().items():
-        for entry in _entries(group):
-            error = None
-            try:
-                _load(entry, expected, instantiate=expected is not None)
-            except Exception as err:
-                error = f"{type(err).__name__}: {err}"
-            distribution = entry.dist.name if entry.dist is not None else "?"
-            rows.append(PluginInfo(group, entry.name, entry.value, distribution, error))
+    for entry in _entries(group):
+        error = None
+        try:
+            _load(entry, expected, instantiate)
+        except Exception as err:
+            error = f"{type(err).__name__}: {err}"
+        distribution = entry.dist.name if entry.dist is not None else "?"
+        rows.append(PluginInfo(group, entry.name, entry.value, distribution, error))
     return rows
-
-
-def format_inventory(rows: list[PluginInfo]) -> str:
-    """The `orchestra plugins` listing: per group, each plugin with its package and status."""
-    lines: list[str] = []
-    for key, group in GROUPS.items():
-        members = [row for row in rows if row.group == group]
-        lines.append(f"{key} ({group}): {len(members) or 'none'}")
-        for row in members:
-            status = "ok" if row.ok else f"BROKEN, skipped: {row.error}"
-            lines.append(f"  {row.name:<20} {row.target}  [{row.distribution}]  {status}")
-    return "\n".join(lines)

@@ -10,17 +10,17 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from orchestra.errors import ConfigError, InvalidRequest
+from orchestra.engine.records import RequestRecord
+from orchestra.errors import InvalidRequest
 from orchestra.logs import get_logger
 from orchestra.metrics import MetricsCollector, request_metrics
-from orchestra.plugins import GROUPS, discover
 from orchestra.redact import SECRETS
-from orchestra.tracking.records import RequestRecord
+from orchestra.tracking.codec import record_dict
 
 if TYPE_CHECKING:
     from orchestra.config.schema import Settings
     from orchestra.consensus.manager import ConsensusManager
-    from orchestra.hooks import Hooks
+    from orchestra.engine.hooks import Hooks
     from orchestra.resilience.guard import ProviderGuard
     from orchestra.routing.router import TaskRouter
     from orchestra.tracking.settings import TrackingSettings
@@ -51,7 +51,7 @@ class Observability:
         tracking health: what the troubleshooting guide asks for."""
         record = self.last_record
         return {
-            "last_request_trace": None if record is None else SECRETS.redact_obj(record.to_json()),
+            "last_request_trace": None if record is None else SECRETS.redact_obj(record_dict(record)),
             "last_request_profile": None if record is None else stage_timings(record),
             "providers": {
                 name: {
@@ -84,13 +84,13 @@ class Observability:
     async def get_performance_metrics(self, time_window_hours: float = 24) -> dict[str, Any]:
         """Latency (mean, quantiles), volume, success rate, cost and the best provider, over the
         window, from everything logged to this experiment (this process's requests included)."""
-        from orchestra.analysis.metrics import performance_metrics
+        from orchestra.analysis.performance import performance_metrics
 
         return performance_metrics(await self._logged_requests(time_window_hours))
 
     async def get_provider_comparison(self, time_window_hours: float = 24 * 7) -> dict[str, dict[str, Any]]:
         """Per provider: calls, success rate, latency, cost, quality, answers returned."""
-        from orchestra.analysis.metrics import provider_comparison
+        from orchestra.analysis.performance import provider_comparison
 
         return provider_comparison(await self._logged_requests(time_window_hours))
 
@@ -118,23 +118,6 @@ class Observability:
         observations = request_metrics(record)
         for collector in self.metrics_collectors:
             await _collect(collector, observations)
-
-
-def configured_collectors(names: list[str]) -> list[MetricsCollector]:
-    """The metrics-collector plugins `framework.metrics_collectors` names, built."""
-    if not names:
-        return []
-    found, errors = discover(GROUPS["metrics"], MetricsCollector)
-    broken = {error.name: error.error for error in errors}
-    collectors = []
-    for name in names:
-        if name in broken:
-            raise ConfigError(f"framework.metrics_collectors: plugin {name!r} is broken: {broken[name]}")
-        if name not in found:
-            available = ", ".join(sorted(found)) or "none installed"
-            raise ConfigError(f"framework.metrics_collectors names {name!r}; installed: {available}")
-        collectors.append(found[name])
-    return collectors
 
 
 def _write_frame(frame: pl.DataFrame, target: Path) -> None:

@@ -1,6 +1,6 @@
 """A small ipywidgets dashboard for notebooks: pick runs, compare providers and arms, watch a sweep.
 
-from orchestra.dashboard import RunsDashboard, SweepMonitor
+from orchestra.app.dashboard import RunsDashboard, SweepMonitor
 RunsDashboard(tracking="../mlflow.yaml")          # select runs, press Compare
 monitor = SweepMonitor("alpacaeval-routing", tracking="../mlflow.yaml")
 monitor                                           # one progress bar per arm
@@ -19,7 +19,7 @@ import ipywidgets as widgets
 import polars as pl
 
 from orchestra.analysis.ab.report import ab_report
-from orchestra.analysis.metrics import provider_comparison
+from orchestra.analysis.performance import provider_comparison
 from orchestra.analysis.requests import load_requests
 from orchestra.errors import AnalysisError
 from orchestra.tracking.settings import TrackingSettings, load_tracking_settings

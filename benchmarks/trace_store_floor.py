@@ -1,0 +1,142 @@
+"""What the SQLite store can take: orchestra's traces through MLflow's span API against a bulk
+insert of the very same rows through SQLAlchemy Core, in one process, one after the other.
+
+    .venv/bin/python benchmarks/trace_store_floor.py [--traces 2000] [--batch 250]
+
+1. `--traces` request records are made by orchestra itself (one function provider, the request
+   path of `process_request`, logging off so that nothing is written yet);
+2. a fresh SQLite store gets an experiment and a run, and its file is copied as a template;
+3. MLflow's path: `MlflowStore.write_traces` (what the trace-writer child does: the records'
+   spans through `TracingClient.log_spans`, then linked to the run) in batches of `--batch`;
+4. the floor: every row step 3 added to any table is read back and inserted into a copy of the
+   template with SQLAlchemy Core `executemany`, table by table, one transaction per batch of
+   traces; the row counts of both stores are then checked to be equal.
+
+This measures how far MLflow's per-trace ORM work (a flush per new trace, merges that read
+before they write, per-trace updates) is from the store's own limit; it does not propose to
+write MLflow's tables behind its back.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+import sqlalchemy as sa
+from orchestra.tracking.records import RequestRecord
+
+from orchestra import FunctionConnector, Orchestra
+from orchestra.tracking.settings import TrackingSettings
+from orchestra.tracking.store import MlflowStore
+
+
+async def make_records(n: int) -> list[RequestRecord]:
+    config = {"models": {"alpha": {"type": "function"}}, "routing": {"rules": [{"providers": ["alpha"]}]}}
+    with tempfile.TemporaryDirectory() as folder:
+        orch = Orchestra(config, tracking=TrackingSettings(enabled=False, base_dir=Path(folder)).resolved())
+        orch.model_registry.register_connector(
+            "alpha", FunctionConnector("alpha", lambda request: f"the answer to {request.prompt} is 42")
+        )
+        records = []
+        for i in range(n):
+            await orch.process_request(f"question {i}", user_id="bench")
+            assert orch.last_record is not None
+            records.append(orch.last_record)
+        await orch.aclose()
+    return records
+
+
+def settings(folder: Path) -> TrackingSettings:
+    return TrackingSettings(
+        tracking_uri="sqlite:///mlflow.db", artifact_location="artifacts", experiment="floor", base_dir=folder
+    ).resolved()
+
+
+def counts(engine: sa.Engine) -> dict[str, int]:
+    names = sa.inspect(engine).get_table_names()
+    with engine.connect() as connection:
+        return {t: connection.execute(sa.text(f'SELECT COUNT(*) FROM "{t}"')).scalar_one() for t in names}
+
+
+def added_rows(template: sa.Engine, written: sa.Engine, name: str) -> list[dict]:
+    """The rows of table `name` that are in `written` and not in `template`."""
+
+    def rows(engine: sa.Engine) -> list[dict]:
+        with engine.connect() as connection:
+            return [dict(r._mapping) for r in connection.execute(sa.text(f'SELECT * FROM "{name}"'))]
+
+    generated = {c["name"] for c in sa.inspect(written).get_columns(name) if c.get("computed")}
+    old = {tuple(sorted(row.items())) for row in rows(template)} if name in counts(template) else set()
+    added = [row for row in rows(written) if tuple(sorted(row.items())) not in old]
+    return [{k: v for k, v in row.items() if k not in generated} for row in added]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--traces", type=int, default=2_000)
+    parser.add_argument("--batch", type=int, default=250)
+    args = parser.parse_args()
+    print(f"load average: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    records = asyncio.run(make_records(args.traces))
+    with tempfile.TemporaryDirectory() as root:
+        template, mlflow_path, bulk_path = (Path(root) / name for name in ("template", "mlflow", "bulk"))
+        template.mkdir()
+        store = MlflowStore(settings(template))
+        run_id = store.client.create_run(store.experiment_id).info.run_id
+        store.client.set_terminated(run_id)
+        shutil.copytree(template, mlflow_path)
+        shutil.copytree(template, bulk_path)
+        engine_of = {p: sa.create_engine(f"sqlite:///{p / 'mlflow.db'}") for p in (template, mlflow_path)}
+        before = counts(engine_of[template])
+
+        store = MlflowStore(settings(mlflow_path))
+        wall, cpu = time.perf_counter(), time.process_time()
+        for start in range(0, len(records), args.batch):
+            store.write_traces(run_id, records[start : start + args.batch])
+        mlflow_wall, mlflow_cpu = time.perf_counter() - wall, time.process_time() - cpu
+        after = counts(engine_of[mlflow_path])
+        grown = [t for t, n in after.items() if n > before.get(t, 0)]
+
+        metadata = sa.MetaData()
+        metadata.reflect(engine_of[mlflow_path], only=grown)
+        new_rows = {name: added_rows(engine_of[template], engine_of[mlflow_path], name) for name in grown}
+        bulk_engine = sa.create_engine(f"sqlite:///{bulk_path / 'mlflow.db'}")
+        order = [t.name for t in metadata.sorted_tables if t.name in new_rows]  # parents first
+        per_batch = {name: max(1, len(rows) * args.batch // args.traces) for name, rows in new_rows.items()}
+        wall, cpu = time.perf_counter(), time.process_time()
+        for index in range(0, args.traces, args.batch):
+            with bulk_engine.begin() as connection:
+                for name in order:
+                    share = per_batch[name]
+                    chunk = new_rows[name][index // args.batch * share : (index // args.batch + 1) * share]
+                    if index + args.batch >= args.traces:
+                        chunk = new_rows[name][index // args.batch * share :]
+                    if chunk:
+                        connection.execute(sa.insert(metadata.tables[name]), chunk)
+        bulk_wall, bulk_cpu = time.perf_counter() - wall, time.process_time() - cpu
+        bulk_after = counts(bulk_engine)
+        if bulk_after != after:
+            raise RuntimeError(f"the bulk copy differs: {bulk_after} != {after}")
+    rows = sum(len(r) for r in new_rows.values())  # (FKs: SQLite does not check them on this engine)
+    print(f"{args.traces} traces ({rows} rows in {', '.join(sorted(grown))}), batches of {args.batch}")
+    for label, spent, used in (
+        ("MLflow log_spans + link", mlflow_wall, mlflow_cpu),
+        ("SQLAlchemy Core bulk", bulk_wall, bulk_cpu),
+    ):
+        print(f"  {label:<24}: {spent:.2f} s wall, {used / args.traces * 1000:.2f} ms CPU/trace")
+    print(f"load average: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"RESULT mlflow_log_spans_traces_per_s {args.traces / mlflow_wall:.0f}")
+    print(f"RESULT mlflow_log_spans_cpu_ms_per_trace {mlflow_cpu / args.traces * 1000:.2f}")
+    print(f"RESULT sqlalchemy_bulk_traces_per_s {args.traces / bulk_wall:.0f}")
+    print(f"RESULT sqlalchemy_bulk_cpu_ms_per_trace {bulk_cpu / args.traces * 1000:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -9,7 +9,7 @@ and a warm 3-answer similarity consensus.
   of each top-level package imported while importing orchestra, as first imported);
 - from_config: in a fresh interpreter that has imported orchestra, `Orchestra.from_config` on a
   copy of the shipped `config.yaml` and `mlflow.yaml` in a temporary folder (so the SQLite store
-  is created there), the median of `--repeats` processes;
+  is created there), the median of `--repeats` processes (alternating with `--baseline`'s);
 - consensus: `benchmarks/consensus_speed.py`'s timing on AlpacaEval answers of the three strong
   models, default embedding backend, warm model: `warm` is three new answers embedded together
   plus the medoid, `after_last_answer` is what is left once the first two are embedded.
@@ -78,14 +78,14 @@ def shipped_config(folder: Path) -> Path:
     return path
 
 
-def from_config_ms() -> float:
+def from_config_ms(path: Path = ROOT) -> float:
     with tempfile.TemporaryDirectory(prefix="orchestra-startup-") as folder:
-        path = shipped_config(Path(folder))
+        config = shipped_config(Path(folder))
         code = (
             "import time; from orchestra import Orchestra; t = time.perf_counter(); "
-            f"orch = Orchestra.from_config({str(path)!r}); print(time.perf_counter() - t); orch.close()"
+            f"orch = Orchestra.from_config({str(config)!r}); print(time.perf_counter() - t); orch.close()"
         )
-        return float(python(code, cwd=Path(folder)).stdout.strip().splitlines()[0]) * 1000
+        return float(python(code, cwd=Path(folder), path=path).stdout.strip().splitlines()[0]) * 1000
 
 
 def consensus_ms(prompts: int) -> dict[str, float]:
@@ -110,7 +110,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--prompts", type=int, default=30, help="prompts timed for consensus")
     parser.add_argument("--top", type=int, default=20, help="import offenders listed")
-    parser.add_argument("--baseline", type=Path, help="another checkout (e.g. of main) to time imports of")
+    parser.add_argument(
+        "--baseline", type=Path, help="another checkout (e.g. of main) to time imports and from_config of"
+    )
     args = parser.parse_args()
     print(f"load average: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     imports, baseline = [], []
@@ -118,7 +120,11 @@ def main() -> None:
         imports.append(import_ms())
         if args.baseline is not None:
             baseline.append(import_ms(args.baseline))
-    configs = [from_config_ms() for _ in range(args.repeats)]
+    configs, baseline_configs = [], []
+    for _ in range(args.repeats):
+        configs.append(from_config_ms())
+        if args.baseline is not None:
+            baseline_configs.append(from_config_ms(args.baseline))
     offenders = import_offenders(args.top)
     consensus = consensus_ms(args.prompts)
     print(
@@ -136,6 +142,11 @@ def main() -> None:
         f"Orchestra.from_config(config.yaml): median {statistics.median(configs):.0f} ms "
         f"of {sorted(round(t) for t in configs)}"
     )
+    if baseline_configs:
+        print(
+            f"Orchestra.from_config(config.yaml) from {args.baseline}: median "
+            f"{statistics.median(baseline_configs):.0f} ms of {sorted(round(t) for t in baseline_configs)}"
+        )
     print(
         f"similarity consensus ({consensus['backend']}, {args.prompts} prompts): "
         f"warm {consensus['full']:.1f} ms, after the last answer {consensus['pipelined']:.1f} ms, "
@@ -146,6 +157,8 @@ def main() -> None:
     if baseline:
         print(f"RESULT import_ms_baseline {statistics.median(baseline):.0f}")
     print(f"RESULT from_config_ms {statistics.median(configs):.0f}")
+    if baseline_configs:
+        print(f"RESULT from_config_ms_baseline {statistics.median(baseline_configs):.0f}")
     print(f"RESULT similarity_consensus_warm_ms {consensus['full']:.1f}")
     print(f"RESULT similarity_consensus_after_last_answer_ms {consensus['pipelined']:.1f}")
 

@@ -5,13 +5,16 @@ frame = as_frame(pandas_or_polars)
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import polars as pl
+if TYPE_CHECKING:
+    import polars as pl
 
 
 def as_frame(table: Any) -> pl.DataFrame:
     """`table` as an eager polars DataFrame (a LazyFrame is collected, pandas converted)."""
+    import polars as pl
+
     if isinstance(table, pl.DataFrame):
         return table
     if isinstance(table, pl.LazyFrame):

@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import polars as pl
 
 from orchestra.consensus.base import ConsensusOutcome, ConsensusStrategy
 from orchestra.consensus.context import TaskContext
@@ -197,6 +196,8 @@ class AnswerQualityModel:
 def answer_groups(requests: Any) -> list[tuple[list[Answer], list[float]]]:
     """Consensus sets from a logged request table: each request's successful calls (provider,
     answer, logprob confidence) and their quality labels (NaN when unlabelled)."""
+    import polars as pl
+
     call = pl.List(
         pl.Struct(
             {

@@ -8,8 +8,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import polars as pl
-
 from orchestra.engine.records import RequestRecord
 from orchestra.errors import InvalidRequest
 from orchestra.logs import get_logger
@@ -18,6 +16,8 @@ from orchestra.redact import SECRETS
 from orchestra.tracking.codec import record_dict
 
 if TYPE_CHECKING:
+    import polars as pl
+
     from orchestra.config.schema import Settings
     from orchestra.consensus.manager import ConsensusManager
     from orchestra.engine.hooks import Hooks
@@ -121,6 +121,8 @@ class Observability:
 
 
 def _write_frame(frame: pl.DataFrame, target: Path) -> None:
+    import polars as pl
+
     suffix = target.suffix.lower()
     if suffix == ".parquet":
         frame.write_parquet(target)

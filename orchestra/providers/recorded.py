@@ -12,28 +12,32 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import polars as pl
+from typing import TYPE_CHECKING, Any
 
 from orchestra.config.schema import DatasetSettings
 from orchestra.errors import ConfigError
 from orchestra.frames import as_frame
 
-READERS: dict[str, Callable[[Path], pl.DataFrame]] = {
-    ".parquet": pl.read_parquet,
-    ".csv": pl.read_csv,
-    ".jsonl": pl.read_ndjson,
-    ".jsonl.gz": pl.read_ndjson,
-    ".ndjson": pl.read_ndjson,
-    ".json": pl.read_json,
+if TYPE_CHECKING:
+    import polars as pl
+
+READERS: dict[str, str] = {
+    ".parquet": "read_parquet",
+    ".csv": "read_csv",
+    ".jsonl": "read_ndjson",
+    ".jsonl.gz": "read_ndjson",
+    ".ndjson": "read_ndjson",
+    ".json": "read_json",
 }
-"""File ending -> reader; what a recorded dataset may be."""
+"""File ending -> polars reader (named: polars is imported when a table is read); what a
+recorded dataset may be."""
 
 
 def read_table(path: Path) -> pl.DataFrame:
     """The table in `path`, by its ending; a `ConfigError` for a missing file, another format,
     or a file that is not what its name says (a CSV named .parquet, a truncated file)."""
+    import polars as pl
+
     if not path.is_file():
         raise ConfigError(f"dataset file {str(path)!r} does not exist")
     ending = next((e for e in sorted(READERS, key=len, reverse=True) if path.name.lower().endswith(e)), None)
@@ -42,7 +46,8 @@ def read_table(path: Path) -> pl.DataFrame:
             f"dataset {path.name}: unsupported format (use {', '.join(READERS)}); the file is {str(path)!r}"
         )
     try:
-        frame = READERS[ending](path)
+        reader: Callable[[Path], pl.DataFrame] = getattr(pl, READERS[ending])
+        frame = reader(path)
     except (pl.exceptions.PolarsError, OSError, ValueError) as err:
         first_line = (str(err).strip().splitlines() or [""])[0][:200]
         raise ConfigError(
@@ -55,6 +60,8 @@ def read_table(path: Path) -> pl.DataFrame:
 
 @functools.lru_cache(maxsize=32)
 def _models_in(path: str, column: str, modified_ns: int) -> frozenset[str] | None:
+    import polars as pl
+
     if path.lower().endswith(".parquet"):
         try:
             frame = pl.read_parquet(path, columns=[column])
@@ -102,6 +109,8 @@ class ReplayDataset:
         group_column: str | None = None,
         name: str = "dataset",
     ) -> None:
+        import polars as pl
+
         frame = as_frame(table)
         wanted = [prompt_column, model_column, output_column, quality_column, group_column]
         missing = [c for c in wanted if c is not None and c not in frame.columns]

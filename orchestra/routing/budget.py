@@ -24,11 +24,14 @@ import math
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import polars as pl
 
 from orchestra.logs import get_logger
+
+if TYPE_CHECKING:
+    import polars as pl
 
 logger = get_logger("orchestra.routing")
 
@@ -90,6 +93,8 @@ def trade_off_curve(
     values: Sequence[float],
 ) -> pl.DataFrame:
     """Spend per 1k and mean quality of `choose(value)` (a column index per prompt) for each value."""
+    import polars as pl
+
     rows = []
     index = np.arange(realised_quality.shape[0])
     for value in values:
@@ -106,6 +111,8 @@ def pick_setting(curve: pl.DataFrame, target: Target) -> TradeOffPick:
     Budget: the largest spend within it (the better quality on ties). Quality target: the
     smallest spend that reaches it. Neither: the best quality, the cheaper on ties. When the
     target cannot be met, the closest setting is returned with `met=False`."""
+    import polars as pl
+
     by_spend = curve.sort(["spend_per_1k", "quality"], descending=[True, True])
     best = curve.sort(["quality", "spend_per_1k"], descending=[True, False])
     if target.budget_per_1k is not None:

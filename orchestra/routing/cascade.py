@@ -26,10 +26,9 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import polars as pl
 
 from orchestra.errors import ConfigError
 from orchestra.routing.budget import Target, TradeOffPick, pick_setting
@@ -37,6 +36,9 @@ from orchestra.routing.calibration import Method, ProbabilityCalibrator, fit_sof
 from orchestra.routing.learned import KNNRoutingPolicy, prompt_digest
 from orchestra.routing.outcomes import Outcomes
 from orchestra.routing.signals import SIGNALS, answer_signals
+
+if TYPE_CHECKING:
+    import polars as pl
 
 MAX_STAGES = 3
 ALWAYS_ESCALATE = 1.0 + 1e-9
@@ -419,6 +421,8 @@ def fit_cascade(
 def threshold_curve(outcomes: Outcomes, stages: list[str], probabilities: np.ndarray) -> pl.DataFrame:
     """Spend per 1k and quality for every distinct threshold (from "keep every first answer" to
     "always escalate")."""
+    import polars as pl
+
     finite = probabilities[np.isfinite(probabilities)]
     candidates = np.unique(np.concatenate([[0.0, ALWAYS_ESCALATE], finite]))
     if candidates.size > 400:

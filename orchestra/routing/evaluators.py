@@ -14,7 +14,6 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import polars as pl
 
 from orchestra.consensus.embeddings import EmbeddingSpec, load_embedder
 from orchestra.errors import ConfigError
@@ -67,6 +66,8 @@ class EmbeddingComplexityEvaluator(ScoredComplexityEvaluator):
         cls, table: Any, *, prompt_column: str = "prompt", label_column: str = "complexity", **options: Any
     ) -> EmbeddingComplexityEvaluator:
         """From a labelled table (polars or pandas, or a CSV/parquet path)."""
+        import polars as pl
+
         if isinstance(table, str):
             table = pl.read_parquet(table) if table.endswith(".parquet") else pl.read_csv(table)
         frame = as_frame(table)

@@ -23,14 +23,16 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import polars as pl
-from scipy import sparse
 
 from orchestra.errors import AnalysisError, ConfigError
 from orchestra.routing.calibration import Method, ProbabilityCalibrator
+
+if TYPE_CHECKING:
+    import polars as pl
+    from scipy import sparse
 
 FEATURES = ("hashing", "minilm")
 _HASH_FEATURES = 2**18
@@ -107,6 +109,8 @@ class KNNRoutingPolicy:
 
         `calibration` (isotonic, platt or None) fits each provider's calibrator on out-of-fold
         estimates (`calibration_folds` folds of the training prompts)."""
+        import polars as pl
+
         missing = {"prompt", "provider", "quality"} - set(table.columns)
         if missing:
             raise ConfigError(f"training table lacks columns {sorted(missing)}")
@@ -259,6 +263,8 @@ class KNNRoutingPolicy:
 
     def save(self, folder: str | Path) -> Path:
         """`policy.json` (settings) and `arrays.npz` (training vectors, quality, cost)."""
+        from scipy import sparse  # ~0.1 s to import: only where a policy is saved or loaded
+
         target = Path(folder)
         target.mkdir(parents=True, exist_ok=True)
         settings = {
@@ -288,6 +294,8 @@ class KNNRoutingPolicy:
 
     @classmethod
     def load(cls, folder: str | Path) -> KNNRoutingPolicy:
+        from scipy import sparse  # ~0.1 s to import: only where a policy is saved or loaded
+
         source = Path(folder)
         try:
             settings = json.loads((source / "policy.json").read_text(encoding="utf-8"))
@@ -328,6 +336,8 @@ def _dense(matrix: Any) -> np.ndarray:
 
 
 def _pivot(means: pl.DataFrame, prompts: list[str], providers: list[str], column: str) -> np.ndarray:
+    import polars as pl
+
     index = {p: i for i, p in enumerate(prompts)}
     matrix = np.full((len(prompts), len(providers)), np.nan)
     for j, provider in enumerate(providers):

@@ -10,11 +10,14 @@ exactly, which is how trade-offs are calibrated and candidates compared offline.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import polars as pl
 
 from orchestra.errors import ConfigError
+
+if TYPE_CHECKING:
+    import polars as pl
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,8 @@ class Outcomes:
     @classmethod
     def from_table(cls, table: pl.DataFrame, providers: list[str] | None = None) -> Outcomes:
         """From a long table; repeated (prompt, provider) rows are averaged (the first output kept)."""
+        import polars as pl
+
         missing = {"prompt", "provider", "quality"} - set(table.columns)
         if missing:
             raise ConfigError(f"the outcome table lacks columns {sorted(missing)}")

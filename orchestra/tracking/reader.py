@@ -13,16 +13,26 @@ from __future__ import annotations
 
 import tempfile
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-import polars as pl
-
-from orchestra.tracking.rows import ROW_SCHEMA
+from orchestra.tracking.rows import row_schema
 from orchestra.tracking.settings import TrackingSettings, load_tracking_settings
 from orchestra.tracking.store import REQUESTS_ARTIFACT_DIR, MlflowStore
 
-_EMPTY_SCHEMA = pl.DataFrame(ROW_SCHEMA.empty_table()).schema
+if TYPE_CHECKING:
+    import polars as pl
+
+
+@cache
+def _empty_schema() -> pl.Schema:
+    """The request table's polars schema; built on first use (converting the arrow table
+    imports pandas, which `import orchestra` should not pay for)."""
+    import polars as pl
+
+    return pl.DataFrame(row_schema().empty_table()).schema
 
 
 def read_request_table(settings: TrackingSettings, run_id: str) -> pl.DataFrame:
@@ -43,6 +53,8 @@ def load_requests(
     `since` keeps requests at or after that time (timezone-aware, or taken as UTC); `columns`
     reads only those (plus request_id, run_id and run_name).
     """
+    import polars as pl
+
     settings = tracking if isinstance(tracking, TrackingSettings) else load_tracking_settings(tracking)
     if experiment is not None:
         settings = settings.model_copy(update={"experiment": experiment})
@@ -60,7 +72,7 @@ def load_requests(
                 scan = scan.select(wanted)
             frames.append(scan.with_columns(pl.lit(name, dtype=pl.String).alias("run_name")))
         if not frames:
-            empty = pl.DataFrame(schema=_EMPTY_SCHEMA).with_columns(
+            empty = pl.DataFrame(schema=_empty_schema()).with_columns(
                 pl.lit(None, dtype=pl.String).alias("run_name")
             )
             return empty if wanted is None else empty.select([*wanted, "run_name"])

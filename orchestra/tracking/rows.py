@@ -13,62 +13,70 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
-
-import pyarrow as pa
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from orchestra.engine.records import RequestRecord
 from orchestra.tracking.codec import call_dict
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
 ROW_VERSION = 2
 
 
-_COLUMNS: list[tuple[str, pa.DataType]] = [
-    ("request_id", pa.string()),
-    ("trace_id", pa.string()),
-    ("run_key", pa.string()),
-    ("run_id", pa.string()),
-    ("timestamp", pa.timestamp("us", tz="UTC")),
-    ("user_id", pa.string()),
-    ("session_id", pa.string()),
-    ("task_type", pa.string()),
-    ("prompt", pa.string()),
-    ("response", pa.string()),
-    ("status", pa.string()),
-    ("error_type", pa.string()),
-    ("error_message", pa.string()),
-    ("complexity", pa.string()),
-    ("complexity_score", pa.float64()),
-    ("routing_strategy", pa.string()),
-    ("routing_reason", pa.string()),
-    ("candidates", pa.list_(pa.string())),
-    ("chosen", pa.list_(pa.string())),
-    ("propensities_json", pa.string()),
-    ("providers_called", pa.list_(pa.string())),
-    ("providers_used", pa.list_(pa.string())),
-    ("providers_failed", pa.list_(pa.string())),
-    ("answered_by", pa.string()),
-    ("answered_model", pa.string()),
-    ("n_calls", pa.int32()),
-    ("consensus_applied", pa.bool_()),
-    ("consensus_method", pa.string()),
-    ("agreement", pa.float64()),
-    ("low_agreement", pa.bool_()),
-    ("confidence", pa.float64()),
-    ("processing_time_ms", pa.float64()),
-    ("latency_ms", pa.float64()),
-    ("input_tokens", pa.int64()),
-    ("output_tokens", pa.int64()),
-    ("cost_usd", pa.float64()),
-    ("quality", pa.float64()),
-    ("response_chars", pa.int64()),
-    ("tags_json", pa.string()),
-    ("routing_json", pa.string()),
-    ("calls_json", pa.string()),
-    ("consensus_json", pa.string()),
-    ("row_version", pa.int32()),
-]
-ROW_SCHEMA = pa.schema(_COLUMNS)
+@cache
+def row_schema() -> pa.Schema:
+    """The Arrow schema of the request table (built on first use: pyarrow is imported by
+    what writes or reads a table, not by `import orchestra`)."""
+    import pyarrow as pa
+
+    columns: list[tuple[str, pa.DataType]] = [
+        ("request_id", pa.string()),
+        ("trace_id", pa.string()),
+        ("run_key", pa.string()),
+        ("run_id", pa.string()),
+        ("timestamp", pa.timestamp("us", tz="UTC")),
+        ("user_id", pa.string()),
+        ("session_id", pa.string()),
+        ("task_type", pa.string()),
+        ("prompt", pa.string()),
+        ("response", pa.string()),
+        ("status", pa.string()),
+        ("error_type", pa.string()),
+        ("error_message", pa.string()),
+        ("complexity", pa.string()),
+        ("complexity_score", pa.float64()),
+        ("routing_strategy", pa.string()),
+        ("routing_reason", pa.string()),
+        ("candidates", pa.list_(pa.string())),
+        ("chosen", pa.list_(pa.string())),
+        ("propensities_json", pa.string()),
+        ("providers_called", pa.list_(pa.string())),
+        ("providers_used", pa.list_(pa.string())),
+        ("providers_failed", pa.list_(pa.string())),
+        ("answered_by", pa.string()),
+        ("answered_model", pa.string()),
+        ("n_calls", pa.int32()),
+        ("consensus_applied", pa.bool_()),
+        ("consensus_method", pa.string()),
+        ("agreement", pa.float64()),
+        ("low_agreement", pa.bool_()),
+        ("confidence", pa.float64()),
+        ("processing_time_ms", pa.float64()),
+        ("latency_ms", pa.float64()),
+        ("input_tokens", pa.int64()),
+        ("output_tokens", pa.int64()),
+        ("cost_usd", pa.float64()),
+        ("quality", pa.float64()),
+        ("response_chars", pa.int64()),
+        ("tags_json", pa.string()),
+        ("routing_json", pa.string()),
+        ("calls_json", pa.string()),
+        ("consensus_json", pa.string()),
+        ("row_version", pa.int32()),
+    ]
+    return pa.schema(columns)
 
 
 def to_row(record: RequestRecord, run_id: str | None) -> dict[str, Any]:
@@ -125,4 +133,6 @@ def to_row(record: RequestRecord, run_id: str | None) -> dict[str, Any]:
 
 def rows_table(rows: list[dict[str, Any]]) -> pa.Table:
     """Rows as an Arrow table with the fixed request-table schema."""
-    return pa.Table.from_pylist(rows, schema=ROW_SCHEMA)
+    import pyarrow as pa
+
+    return pa.Table.from_pylist(rows, schema=row_schema())

@@ -19,9 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from orchestra.tracking.codec import decode, decode_record
 from orchestra.tracking.dead_letter import DeadLetters
@@ -31,6 +29,9 @@ from orchestra.tracking.outcome import WriterStats
 from orchestra.tracking.rows import rows_table, to_row
 from orchestra.tracking.settings import TrackingSettings
 from orchestra.tracking.store import MlflowStore
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 class StoreOutage(Exception):
@@ -191,6 +192,8 @@ class RowsSink:
                 rows.append((seq, to_row(decode_record(payload), run_id)))
             except Exception as err:
                 refused.append((seq, err))
+        import pyarrow as pa
+
         tables: list[pa.Table] = []
         checked = isolate(  # built here, so every failure is the rows' own
             rows, lambda chunk: tables.append(rows_table([row for _, row in chunk])), refused=lambda _: True

@@ -14,10 +14,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
-
-import pyarrow as pa
-import pyarrow.parquet as pq
+from typing import TYPE_CHECKING, Any
 
 from orchestra.engine.records import RequestRecord
 from orchestra.errors import TrackingStoreError
@@ -26,6 +23,9 @@ from orchestra.tracking.locks import held
 from orchestra.tracking.rows import rows_table
 from orchestra.tracking.settings import TrackingSettings
 from orchestra.tracking.uris import mask_uris_in, masked_uri, register_uri_secret
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 RUN_KEY_TAG = "orchestra.run_key"
 REQUESTS_ARTIFACT_DIR = "requests"
@@ -186,6 +186,9 @@ class MlflowStore:
     def write_request_part(self, run_id: str, rows: list[dict[str, Any]] | pa.Table, part_name: str) -> None:
         """One parquet part of the run's request table, under artifacts `requests/` (a part of
         the same name is replaced)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
         table = rows if isinstance(rows, pa.Table) else rows_table(rows)
         with tempfile.TemporaryDirectory(prefix="orchestra-part-") as folder:
             path = Path(folder) / part_name

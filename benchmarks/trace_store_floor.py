@@ -30,7 +30,7 @@ from pathlib import Path
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 import sqlalchemy as sa
-from orchestra.tracking.records import RequestRecord
+from orchestra.engine.records import RequestRecord
 
 from orchestra import FunctionConnector, Orchestra
 from orchestra.tracking.settings import TrackingSettings

@@ -21,7 +21,7 @@ from typing import Any
 
 from orchestra.logs import get_logger
 
-logger = get_logger("orchestra.plugins")
+logger = get_logger("orchestra.entrypoints")
 
 
 @dataclass(frozen=True)

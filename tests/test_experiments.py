@@ -19,7 +19,7 @@ from orchestra.analysis.ab import ab_report
 from orchestra.app.cli import main
 from orchestra.config.experiments import ExperimentSettings
 from orchestra.config.loader import load_settings
-from orchestra.errors import ConfigError, InsufficientResponses
+from orchestra.errors import ConfigError, InsufficientResponses, InvalidRequest
 from orchestra.experiments import (
     Monitor,
     Observation,
@@ -388,3 +388,28 @@ def _mlflow_yaml(folder: Path, tracking) -> Path:
         encoding="utf-8",
     )
     return path
+
+
+async def test_the_wrapper_takes_what_process_request_takes_and_does_not_count_a_callers_mistake(
+    make_orchestra,
+):
+    a = FunctionConnector("a", lambda request: "from a")
+    b = FunctionConnector("b", lambda request: "from b")
+    orch = make_orchestra({"a": a, "b": b}, rules=[{"providers": ["a"]}])
+    experiment = orch.start_experiment(
+        "call-forms",
+        {"candidates": {"b": {"overrides": {"routing.rules.0.providers": ["b"]}}}, "min_per_arm": 1_000},
+        scorer=lambda prompt, response: 1.0,
+    )
+    with pytest.warns(DeprecationWarning, match="task_type"):  # the original positional task type
+        result = await experiment.process_request("hi", "general", user_id="u1")
+    assert result.metadata.task_type == "general"
+    with pytest.raises(InvalidRequest, match="RequestOptions"):
+        await experiment.process_request("hi", {"user_id": "u1"})
+    with pytest.raises(InvalidRequest):  # refused by the engine: a caller's mistake
+        await experiment.process_request("hi", user_id="u2", temperature=7.0)
+    assert experiment.monitor.total == 1  # only the served request counts towards the decision
+    stream = await experiment.process_request_stream("hi", user_id="u3")
+    assert "".join([delta async for delta in stream]) in {"from a", "from b"}
+    assert experiment.monitor.total == 1  # streams are served, not analysed
+    experiment.close()

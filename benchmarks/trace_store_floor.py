@@ -30,9 +30,9 @@ from pathlib import Path
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 import sqlalchemy as sa
-from orchestra.engine.records import RequestRecord
 
 from orchestra import FunctionConnector, Orchestra
+from orchestra.engine.records import RequestRecord
 from orchestra.tracking.settings import TrackingSettings
 from orchestra.tracking.store import MlflowStore
 

@@ -32,11 +32,11 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 from pydantic import ValidationError
 
+from orchestra.compat import deprecated
 from orchestra.config.experiments import CONTROL, ExperimentSettings
 from orchestra.config.loader import describe_validation_error
 from orchestra.engine.options import RequestOptions
 from orchestra.engine.runs import CURRENT_RUN
-from orchestra.compat import deprecated
 from orchestra.errors import ConfigError, InvalidRequest, OrchestraError
 from orchestra.experiments.arms import build_arms, control_raw
 from orchestra.experiments.assignment import assign, unit_key

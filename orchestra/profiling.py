@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import tracemalloc
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
@@ -25,7 +26,8 @@ class PerformanceProfiler:
     """Measures a block: `elapsed_time` (ms), `memory_usage` (peak MB of Python allocations) and
     `api_calls` (provider attempts made inside it, retries included)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
+        self._clock = clock
         self.elapsed_time = 0.0  # ms
         self.memory_usage = 0.0  # MB, peak of Python allocations during the block
         self.api_calls = 0
@@ -40,11 +42,11 @@ class PerformanceProfiler:
             tracemalloc.start()
         tracemalloc.reset_peak()
         self._token = _COUNTERS.set((*_COUNTERS.get(), self._counter))
-        self._started = time.perf_counter()
+        self._started = self._clock()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self.elapsed_time = (time.perf_counter() - self._started) * 1000.0
+        self.elapsed_time = (self._clock() - self._started) * 1000.0
         _, peak = tracemalloc.get_traced_memory()
         self.memory_usage = peak / 1e6
         if not self._was_tracing:

@@ -4,6 +4,7 @@ debug logging with secrets redacted."""
 from __future__ import annotations
 
 import io
+import itertools
 import logging
 import urllib.request
 
@@ -145,14 +146,16 @@ async def test_profiler_counts_api_attempts_time_and_memory(make_orchestra) -> N
         },
         rules=[{"providers": ["flaky"]}],
     )
-    with PerformanceProfiler() as outer:
-        async with PerformanceProfiler() as inner:
+    ticks = itertools.count()  # each reading of the clock is one second later than the last
+    clock = lambda: float(next(ticks))  # noqa: E731
+    with PerformanceProfiler(clock) as outer:  # reads 0 ... 3
+        async with PerformanceProfiler(clock) as inner:  # reads 1 ... 2
             await orch.process_request("hello")
         await orch.process_request("again")
     assert inner.api_calls == 3  # two failed attempts, then the answer
     assert outer.api_calls == 4
     assert inner.memory_usage > 0.2  # the 200 kB answer was allocated inside the block
-    assert outer.elapsed_time >= inner.elapsed_time > 0
+    assert (outer.elapsed_time, inner.elapsed_time) == (3000.0, 1000.0)  # ms
     assert "api_calls=3" in repr(inner)
 
 

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any, TypedDict
 
+from orchestra.compat import deprecated
+from orchestra.errors import InvalidRequest
 from orchestra.types import TaskComplexity
 
 if TYPE_CHECKING:
@@ -71,6 +73,23 @@ class RequestOptions:
 
 OPTION_NAMES = frozenset(f.name for f in fields(RequestOptions))
 DEFAULT_OPTIONS = RequestOptions()
+
+
+def request_options(options: RequestOptions | str | None, knobs: Mapping[str, Any]) -> RequestOptions:
+    """`options` with the keywords applied, as `process_request` reads them: a string is the
+    original signature's positional task type (deprecated); anything else but `RequestOptions`
+    is an `InvalidRequest`."""
+    if isinstance(options, str):
+        deprecated("process_request(prompt, task_type)", "pass task_type=... by keyword", stacklevel=4)
+        options, knobs = DEFAULT_OPTIONS, {"task_type": options, **knobs}
+    elif options is None:
+        options = DEFAULT_OPTIONS
+    elif not isinstance(options, RequestOptions):
+        raise InvalidRequest(
+            f"options must be a RequestOptions, not {type(options).__name__} "
+            "(or pass the options as keywords: task_type=..., user_id=...)"
+        )
+    return options.merged(knobs)
 
 
 class RequestKnobs(TypedDict, total=False):

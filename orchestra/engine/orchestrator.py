@@ -35,7 +35,7 @@ from orchestra.consensus.base import ConsensusOutcome
 from orchestra.consensus.manager import ConsensusManager
 from orchestra.engine.hooks import Hooks
 from orchestra.engine.observability import Observability, stage_timings
-from orchestra.engine.options import DEFAULT_OPTIONS, RequestKnobs, RequestOptions
+from orchestra.engine.options import RequestKnobs, RequestOptions, request_options
 from orchestra.engine.records import RequestRecord
 from orchestra.engine.request import Choice, Request
 from orchestra.engine.result import RequestMetadata, RequestResult
@@ -366,17 +366,7 @@ class Orchestra(Observability):
 
     def _options(self, options: RequestOptions | str | None, knobs: Mapping[str, Any]) -> RequestOptions:
         """The request's options: `options` with the keywords applied, the task type filled in."""
-        if isinstance(options, str):  # the original signature's second positional: task_type
-            deprecated("process_request(prompt, task_type)", "pass task_type=... by keyword")
-            options, knobs = DEFAULT_OPTIONS, {"task_type": options, **knobs}
-        elif options is None:
-            options = DEFAULT_OPTIONS
-        elif not isinstance(options, RequestOptions):
-            raise InvalidRequest(
-                f"options must be a RequestOptions, not {type(options).__name__} "
-                "(or pass the options as keywords: task_type=..., user_id=...)"
-            )
-        options = options.merged(knobs)
+        options = request_options(options, knobs)
         if not options.task_type:
             options = replace(options, task_type=self.settings.framework.default_task_type)
         return options

@@ -35,7 +35,7 @@ from pydantic import ValidationError
 from orchestra.compat import deprecated
 from orchestra.config.experiments import CONTROL, ExperimentSettings
 from orchestra.config.loader import describe_validation_error
-from orchestra.engine.options import RequestOptions
+from orchestra.engine.options import RequestOptions, request_options
 from orchestra.engine.runs import CURRENT_RUN
 from orchestra.errors import ConfigError, InvalidRequest, OrchestraError
 from orchestra.experiments.arms import build_arms, control_raw
@@ -138,14 +138,14 @@ class Experiment:
         deprecated spelling of `process_request_stream`, as on `Orchestra`."""
         if stream:
             deprecated("Experiment.process_request(..., stream=True)", "use process_request_stream(...)")
-        return await self._serve(prompt, _request_options(options, knobs), stream=stream)
+        return await self._serve(prompt, request_options(options, knobs), stream=stream)
 
     async def process_request_stream(
         self, prompt: str, options: RequestOptions | None = None, **knobs: Any
     ) -> Any:
         """`Orchestra.process_request_stream` under the unit's arm (served, logged with its
         assignment, not analysed: a stream's outcome is not known when it returns)."""
-        return await self._serve(prompt, _request_options(options, knobs), stream=True)
+        return await self._serve(prompt, request_options(options, knobs), stream=True)
 
     async def _serve(self, prompt: str, options: RequestOptions, *, stream: bool) -> Any:
         # Unit `request`: the unit is the request's own id (one a sweep predicted, else a new
@@ -374,17 +374,3 @@ def _look_metrics(look: MonitorLook) -> dict[str, float]:
                 f"experiment.{arm}.p_value": candidate.primary.p_value,
             }
     return {k: v for k, v in metrics.items() if math.isfinite(v)}
-
-
-def _request_options(options: RequestOptions | str | None, knobs: dict[str, Any]) -> RequestOptions:
-    """The request's options as `Orchestra.process_request` reads them (a positional task type
-    is the deprecated spelling of `task_type=`)."""
-    if isinstance(options, str):
-        deprecated("process_request(prompt, task_type)", "pass task_type=... by keyword")
-        options, knobs = None, {"task_type": options, **knobs}
-    if options is not None and not isinstance(options, RequestOptions):
-        raise InvalidRequest(
-            f"options must be a RequestOptions, not {type(options).__name__} "
-            "(or pass the options as keywords: task_type=..., user_id=...)"
-        )
-    return (options or RequestOptions()).merged(knobs)

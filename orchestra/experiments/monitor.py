@@ -154,24 +154,13 @@ class _Candidate:
             )  # fmt: skip
         if self.cost is not None and guard.cost is not None:
             look = self.cost.update(control.cost, arm.cost)
-            checks.append(
-                GuardrailCheck(
-                    "cost", guard.cost, look, look is not None and look.ci_low > guard.cost,
-                    f"higher by more than {guard.cost:.0%}",
-                    look.ci_high < guard.cost if look else _constant(control.cost, arm.cost),
-                )
-            )  # fmt: skip
+            checks.append(_not_higher("cost", guard.cost, look, f"{guard.cost:.0%}", control.cost, arm.cost))
         if guard.latency_p95 is not None:
             checks.append(self._latency(settings, guard.latency_p95, control, arm))
         if self.errors is not None and guard.error_rate is not None:
             look = self.errors.update(control.errors, arm.errors)
-            checks.append(
-                GuardrailCheck(
-                    "error_rate", guard.error_rate, look, look is not None and look.ci_low > guard.error_rate,
-                    f"higher by more than {guard.error_rate:g}",
-                    look.ci_high < guard.error_rate if look else _constant(control.errors, arm.errors),
-                )
-            )  # fmt: skip
+            limit = guard.error_rate
+            checks.append(_not_higher("error_rate", limit, look, f"{limit:g}", control.errors, arm.errors))
         return tuple(checks)
 
     def _latency(
@@ -191,6 +180,15 @@ class _Candidate:
         )
         breached = look is not None and look.ci_low > 0
         return GuardrailCheck("latency_p95", limit, look, breached, rule, look.ci_high < 0 if look else None)
+
+
+def _not_higher(
+    metric: str, limit: float, look: Look | None, shown: str, control: RunningMoments, arm: RunningMoments
+) -> GuardrailCheck:
+    """A guardrail that the candidate's `metric` is not higher than the control's by `limit`."""
+    breached = look is not None and look.ci_low > limit
+    within = look.ci_high < limit if look is not None else _constant(control, arm)
+    return GuardrailCheck(metric, limit, look, breached, f"higher by more than {shown}", within)
 
 
 def _constant(control: RunningMoments, candidate: RunningMoments) -> bool | None:

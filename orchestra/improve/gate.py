@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from scipy import stats
@@ -181,3 +181,26 @@ def _replication(mean: float, se: float, margin: float, gain: str, cost_mean: fl
     if gain == "cost":
         return non_inferior * above(-cost_mean, math.sqrt(2.0) * cost_se)
     return non_inferior
+
+
+class GatedOutcome:
+    """`status`, `accepted` and `reason` of a report that holds the gate's decision, if one was
+    made (`details["no_candidate"]` says why not)."""
+
+    decision: GateDecision | None
+    details: dict[str, Any]
+    no_candidate: ClassVar[str] = "no candidate"
+
+    @property
+    def status(self) -> Status:
+        return self.decision.status if self.decision is not None else "rejected"
+
+    @property
+    def accepted(self) -> bool:
+        return self.status == "accepted"
+
+    @property
+    def reason(self) -> str:
+        if self.decision is not None:
+            return self.decision.reason
+        return str(self.details.get("no_candidate", self.no_candidate))

@@ -23,7 +23,7 @@ import asyncio
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import polars as pl
@@ -33,7 +33,7 @@ from orchestra.config.files import read_yaml
 from orchestra.config.loader import load_settings
 from orchestra.config.schema import ImprovementSettings, Settings
 from orchestra.errors import ConfigError
-from orchestra.improve.gate import GateDecision, PowerCheck, Status, decide, power_check
+from orchestra.improve.gate import GateDecision, GatedOutcome, PowerCheck, decide, power_check
 from orchestra.improve.prompts_search import Answer, SearchResult, search_prompts
 from orchestra.improve.splits import Split, split_prompts
 from orchestra.providers.base import BaseModelConnector
@@ -49,8 +49,10 @@ IMPROVER = "orchestra-improve-prompts"
 
 
 @dataclass
-class PromptImprovementReport:
+class PromptImprovementReport(GatedOutcome):
     """One run of `improve_prompts`: the data, the search, the confirm comparison, the decision."""
+
+    no_candidate: ClassVar[str] = "no candidate prompt"
 
     task_type: str
     current: str | None
@@ -69,20 +71,6 @@ class PromptImprovementReport:
     @property
     def candidate(self) -> str | None:
         return self.search.best if self.search is not None and self.search.improved else None
-
-    @property
-    def status(self) -> Status:
-        return self.decision.status if self.decision is not None else "rejected"
-
-    @property
-    def accepted(self) -> bool:
-        return self.status == "accepted"
-
-    @property
-    def reason(self) -> str:
-        if self.decision is not None:
-            return self.decision.reason
-        return str(self.details.get("no_candidate", "no candidate prompt"))
 
     def evidence(self) -> dict[str, Any]:
         evidence: dict[str, Any] = {

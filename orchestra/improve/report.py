@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import polars as pl
 import yaml
@@ -19,13 +19,15 @@ import yaml
 from orchestra.analysis.ab.result import TestResult
 from orchestra.errors import ConfigError
 from orchestra.improve.candidates import Candidate
-from orchestra.improve.gate import GateDecision, PowerCheck, Status
+from orchestra.improve.gate import GateDecision, GatedOutcome, PowerCheck
 from orchestra.improve.splits import Split
 
 
 @dataclass
-class ImprovementReport:
+class ImprovementReport(GatedOutcome):
     """One cycle of `improve`: evidence, decision and the candidate config."""
+
+    no_candidate: ClassVar[str] = "no candidate could be fitted"
 
     split: Split
     power: PowerCheck
@@ -38,20 +40,6 @@ class ImprovementReport:
     config: dict[str, Any] | None
     source: Path | None = None
     details: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def status(self) -> Status:
-        return self.decision.status if self.decision is not None else "rejected"
-
-    @property
-    def accepted(self) -> bool:
-        return self.status == "accepted"
-
-    @property
-    def reason(self) -> str:
-        if self.decision is None:
-            return self.details.get("no_candidate", "no candidate could be fitted")
-        return self.decision.reason
 
     @property
     def quality(self) -> TestResult:

@@ -26,9 +26,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from orchestra.errors import BadProviderRequest, BudgetExceeded, ConfigError
+from orchestra.errors import BudgetExceeded, ConfigError
 from orchestra.resilience.budget import Budget
-from orchestra.resilience.limiter import Permit, RateLimiter
+from orchestra.resilience.limiter import RateLimiter
 
 
 @dataclass
@@ -115,23 +115,8 @@ class ClusterRateLimiter(RateLimiter):
         self._refill = asyncio.Lock()
         self.remote_calls = 0
 
-    async def acquire(self, tokens: int = 0) -> Permit:
-        if self.tokens is not None and tokens > self.tokens:
-            raise BadProviderRequest(
-                f"this call needs about {tokens} tokens, more than the limit of {self.tokens} per "
-                f"{self.per_seconds:g} s: it can never be admitted",
-                provider="limiter",
-            )
-        started = self._clock()
-        await self._acquire_slot()
-        try:
-            at = await self._admission(tokens)
-        except BaseException:
-            self._release_slot()
-            raise
-        permit = Permit(self, None, at)
-        permit.waited_s = self._clock() - started
-        return permit
+    async def _admit(self, tokens: int) -> tuple[list[float] | None, float]:
+        return None, await self._admission(tokens)
 
     async def _admission(self, tokens: int) -> float:
         """Wait for a granted admission time (in the ledger's clock) and return it."""

@@ -168,15 +168,20 @@ class RateLimiter:
         started = self._clock()
         await self._acquire_slot()
         try:
-            delay, entry, admitted_at = self._reserve(tokens)
-            if delay > 0:
-                await self._sleep(delay)
+            entry, admitted_at = await self._admit(tokens)
         except BaseException:
             self._release_slot()
             raise
         permit = Permit(self, entry, admitted_at)
         permit.waited_s = self._clock() - started
         return permit
+
+    async def _admit(self, tokens: int) -> tuple[list[float] | None, float]:
+        """Wait for the earliest admission this process's window allows: (token entry, time)."""
+        delay, entry, admitted_at = self._reserve(tokens)
+        if delay > 0:
+            await self._sleep(delay)
+        return entry, admitted_at
 
     def _reserve(self, tokens: int) -> tuple[float, list[float] | None, float]:
         with self._lock:

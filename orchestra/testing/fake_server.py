@@ -171,9 +171,12 @@ class FakeServer:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.api_key = api_key
         self.latency_s = latency_s
+        self.sleep = sleep
+        """How the server waits its latency and a slow fault's delay (a test may record them)."""
         self.reply: Reply = reply or echo
         self.usage_extras: dict[str, int] = {}
         self.host = host
@@ -354,13 +357,13 @@ class FakeServer:
             stream = body.get("stream") is True
         fault = self._next_fault()
         if self.latency_s > 0:
-            await asyncio.sleep(self.latency_s)
+            await self.sleep(self.latency_s)
         if fault is None:
             return await self._answer(request, body, stream)
         if fault.kind == "status":
             return self._error_response(fault.status_code, retry_after=fault.retry_after, body=fault.body)
         if fault.kind == "slow":
-            await asyncio.sleep(fault.delay_s)
+            await self.sleep(fault.delay_s)
             return await self._answer(request, body, stream)
         if fault.kind == "malformed":
             return await self._malformed(request, stream)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestra.engine.records import RequestRecord
-from orchestra.errors import TrackingStoreError
+from orchestra.errors import InvalidRequest, TrackingStoreError
 from orchestra.logs import get_logger
 from orchestra.tracking.isolate import describe, isolate
 from orchestra.tracking.settings import TrackingSettings, load_tracking_settings
@@ -83,7 +83,7 @@ def materialise_traces(
     settings = tracking if isinstance(tracking, TrackingSettings) else load_tracking_settings(tracking)
     started = time.perf_counter()
     store = MlflowStore(settings)
-    store.client.get_run(run_id)  # an unknown run is an error, not an empty table
+    _check_run(store, run_id)
     table = read_request_table(settings, run_id)
     records = [record_from_row(row) for row in table.iter_rows(named=True)]
     present = store.traces_present(record.trace_id for record in records)
@@ -102,6 +102,20 @@ def materialise_traces(
         refused=refused,
         seconds=time.perf_counter() - started,
     )
+
+
+def _check_run(store: MlflowStore, run_id: str) -> None:
+    """An unknown run is the caller's mistake (said plainly), not an empty request table."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        store.client.get_run(run_id)
+    except MlflowException as err:
+        if err.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise
+        raise InvalidRequest(
+            f"there is no run {run_id!r} in the tracking store {masked_uri(store.settings.tracking_uri)}"
+        ) from None
 
 
 def _write(

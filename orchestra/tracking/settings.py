@@ -61,9 +61,9 @@ class TrackingSettings(BaseModel):
     trace-writing CPU budget below affords, `all` every one before a flush returns, `off` none.
     A request without a trace is *deferred*: its row is in the request table, the run counts it
     (`traces_deferred`), and `orchestra traces RUN_ID` writes it later (docs/guides/tracking.md)."""
-    trace_cpu_ms_per_request: float = Field(default=0.4, ge=0)
+    trace_cpu_ms_per_request: float = Field(default=0.2, ge=0)
     """Trace-writing CPU earned by each request logged (with `traces: budget`)."""
-    trace_cpu_ms_per_s: float = Field(default=25.0, ge=0)
+    trace_cpu_ms_per_s: float = Field(default=20.0, ge=0)
     """Trace-writing CPU earned per second whatever the load: a few requests a second (a person
     in a notebook) all get their trace live."""
     trace_cpu_burst_ms: float = Field(default=100.0, ge=0)

@@ -1,8 +1,8 @@
 """A token bucket of trace-writing CPU: which requests get their MLflow trace while they are logged.
 
-    budget = TraceBudget(per_request_ms=0.4, per_second_ms=25, burst_ms=100)
+    budget = TraceBudget(per_request_ms=0.2, per_second_ms=20, burst_ms=100)
     budget.earn(requests=50)          # each request logged, and the time passed, add CPU
-    budget.affordable(250)            # how many of 250 pending traces to write now (the rest wait)
+    budget.affordable(250)            # how many of 250 pending traces to write now (the rest are deferred)
     budget.spend(cpu_s=0.021, traces=7)  # the writer's measured CPU for the traces it wrote
 
 The bucket holds milliseconds of CPU. It fills by `per_request_ms` per request logged and by

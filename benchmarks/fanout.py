@@ -22,7 +22,12 @@ Set-up (the same for every client):
   (installed by the `bench` extra);
 - the MLflow peer is the bare SDK with `mlflow.openai.autolog()` (defaults) into a SQLite store:
   its traces per second are the traces found in the store over wall + drain time, and lost ones are
-  the requests without a trace.
+  the requests without a trace;
+- orchestra logs with its defaults (`traces: budget`): `traces_written_live` and `traces_deferred`
+  count the timed requests' traces written while they ran and those left for later (the request
+  table has every one); after the client closes, `materialise_traces(run_id)` (what `orchestra
+  traces RUN_ID` runs) writes the deferred ones and `materialise_traces_per_s` is its rate (the
+  request table read back and the store's lookups included).
 
 Where the CPU goes (py-spy 0.4.3 on the orchestra worker and its trace-writer child, 2,000
 requests at 200 in flight; CPU from this script; the store's limit from trace_store_floor.py):
@@ -34,11 +39,15 @@ requests at 200 in flight; CPU from this script; the store's limit from trace_st
 - orchestra's request path adds ~0.75 ms per request (logging off): routing, the provider guard
   (budget estimate and the catalogue price, asked twice per request: 0.1 ms each until the cost
   was cached per price in force), the request record and the result's metadata;
-- logging adds ~4 ms per request: ~0.5 ms in the client (journal and rows threads) and ~3.3 ms
-  in the trace-writer child, 88% of it inside MLflow's `SqlAlchemyStore.log_spans` (per trace a
-  flush for the new trace row, merges that read before they write metadata and tags, an update,
-  the link to the run) and ~7% in orchestra's span building and record decoding. The child
-  writes ~135-200 traces/s, so 2,000 requests leave a 6-8 s drain;
+- logging added ~4 ms per request when every trace was written live: ~0.5 ms in the client
+  (journal and rows threads) and ~3.3 ms in the trace-writer child, 88% of it inside MLflow's
+  `SqlAlchemyStore.log_spans` (per trace a flush for the new trace row, merges that read before
+  they write metadata and tags, an update, the link to the run) and ~7% in orchestra's span
+  building and record decoding. The child wrote ~135-200 traces/s, so 2,000 requests left a
+  6-8 s drain. With `traces: budget` (the default since) the child spends what the budget
+  allows (0.2 ms per request plus 20 ms per second) and defers the rest: logging costs the
+  client's share plus ~0.3 ms per request at 200 in flight, and the drain is the request
+  table's last part;
 - the store's own limit: the same rows inserted with SQLAlchemy Core take 0.10 ms of CPU per
   trace (~4,500 traces/s) against 3.3 ms (~200/s) through `log_spans`.
 """

@@ -23,22 +23,36 @@ from tests.fake_clock import FakeClock
 def test_an_empty_bucket_affords_nothing_and_a_debt_is_repaid_by_what_is_earned():
     clock = FakeClock(now=0.0)
     budget = TraceBudget(per_request_ms=0.5, per_second_ms=10.0, burst_ms=20.0, clock=clock)
-    assert budget.affordable(100) == 7  # 20 ms at the prior 3 ms a trace
-    budget.spend(cpu_s=0.030, traces=10)  # measured: 3 ms a trace, 10 ms of debt
-    assert budget.level_ms == -10.0 and budget.affordable(5) == 0
+    assert budget.affordable(3) == 3  # 5 + 3 * 3 ms (the priors) <= 20 ms: all of them
+    assert budget.affordable(100) == 5  # a full bucket writes what it affords: (20 - 5) / 3
+    budget.spend(cpu_s=0.030, traces=5)  # measured
+    assert budget.level_ms == -10.0 and budget.affordable(1) == 0
     budget.earn(requests=10)  # +5 ms
-    assert budget.affordable(5) == 0
-    clock.now += 1.0  # +10 ms
+    assert budget.affordable(1) == 0
+    clock.now += 2.0  # +20 ms
     budget.earn()
-    assert budget.level_ms == 5.0 and budget.affordable(5) == 2  # ceil(5 / 3)
+    assert budget.level_ms == 15.0
 
 
-def test_the_estimate_is_the_measured_cost_and_the_warmup_batch_is_not_charged():
-    budget = TraceBudget(per_request_ms=0.0, per_second_ms=0.0, burst_ms=100.0, clock=FakeClock())
+def test_the_cost_model_is_fitted_to_the_measured_batches_and_the_warmup_is_not_charged():
+    budget = TraceBudget(per_request_ms=0.0, per_second_ms=0.0, burst_ms=1000.0, clock=FakeClock())
     budget.spend(cpu_s=0.5, traces=1, warmup=True)
-    assert budget.level_ms == 100.0 and budget.ms_per_trace == 3.0
-    budget.spend(cpu_s=0.010, traces=2)
-    assert budget.ms_per_trace == 5.0 and budget.affordable(100) == 18  # ceil(90 / 5)
+    assert budget.level_ms == 1000.0 and budget.batch_cost_ms(10) == 35.0  # the priors
+    budget.spend(cpu_s=0.010, traces=1)  # 7 + 3 * 1
+    budget.spend(cpu_s=0.037, traces=10)  # 7 + 3 * 10
+    assert round(budget.batch_cost_ms(100), 6) == 307.0
+    assert budget.level_ms == 953.0 and budget.affordable(1000) == 315  # (953 - 7) / 3
+
+
+def test_below_what_every_pending_trace_costs_the_bucket_saves_up_for_a_batch():
+    clock = FakeClock(now=0.0)
+    budget = TraceBudget(per_request_ms=1.0, per_second_ms=0.0, burst_ms=200.0, clock=clock)
+    budget.spend(cpu_s=0.2, traces=50)  # empty: 5 + 50 * 3.9 = 200
+    for _ in range(3):
+        budget.earn(requests=20)  # 20 ms a pass: 3 traces, fewer than a batch of 20
+        assert budget.affordable(200) == 0
+    budget.earn(requests=30)  # 90 ms: (90 - 5) / 3.9 = 21 >= 20
+    assert budget.affordable(200) == 21
 
 
 def test_idle_time_fills_the_bucket_only_up_to_the_burst():

@@ -66,7 +66,7 @@ class TrackingSettings(BaseModel):
     trace_cpu_ms_per_s: float = Field(default=20.0, ge=0)
     """Trace-writing CPU earned per second whatever the load: a few requests a second (a person
     in a notebook) all get their trace live."""
-    trace_cpu_burst_ms: float = Field(default=100.0, ge=0)
+    trace_cpu_burst_ms: float = Field(default=150.0, ge=0)
     """The most trace-writing CPU saved up while idle (a burst of requests is traced at once)."""
     redact_patterns: bool = True  # mask unregistered keys by format (sk-..., AIza..., AKIA...)
     base_dir: Path = Field(default_factory=Path.cwd)

@@ -16,12 +16,11 @@ connection).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
 
 from orchestra.engine.records import RequestRecord
 from orchestra.errors import InvalidRequest, TrackingStoreError
@@ -131,7 +130,7 @@ def _write(
     (written, refused)."""
     from tqdm.auto import tqdm
 
-    batches = list(_chunks(records, batch_size))
+    batches = [records[start : start + batch_size] for start in range(0, len(records), batch_size)]
     written = refused = 0
     with tqdm(total=len(records), desc="traces", unit="trace", disable=not progress) as bar:
         if workers <= 1 or len(batches) <= 1:
@@ -155,7 +154,11 @@ def _write(
 def _write_batch(store: MlflowStore, run_id: str, batch: list[RequestRecord]) -> tuple[int, int]:
     """One batch through the trace writer's path; a refused record is isolated and logged, an
     outage raises (what is written stays written: running again goes on from there)."""
-    outcome = isolate(batch, lambda chunk: store.write_traces(run_id, chunk))
+
+    def write(chunk: list[RequestRecord]) -> None:
+        store.write_traces(run_id, chunk)
+
+    outcome = isolate(batch, write)
     for record, err in outcome.refused:
         logger.error("the store refused the trace of request %s: %s", record.request_id, describe(err))
     if outcome.outage is not None:
@@ -179,8 +182,3 @@ def _open_worker_store(settings_json: str) -> None:
 
 def _write_in_worker(run_id: str, batch: list[RequestRecord]) -> tuple[int, int]:
     return _write_batch(_WORKER_STORE[0], run_id, batch)
-
-
-def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

@@ -44,6 +44,7 @@ def build(folder: Path, *, enabled: bool = True) -> Orchestra:
         artifact_location="artifacts",
         spool_dir="spool",
         experiment="benchmark",
+        traces="all",  # this benchmark times every trace reaching the store
         base_dir=folder,
     ).resolved()
     orch = Orchestra(config, tracking=tracking)

@@ -90,6 +90,7 @@ def tracking(folder: Path, **changes: Any) -> TrackingSettings:
         "spool_dir": "spool",
         "experiment": "durability",
         "max_queue": BOUND,
+        "traces": "all",  # every acknowledged record's trace is checked
         "base_dir": folder,
         **changes,
     }

@@ -22,7 +22,12 @@ Set-up (the same for every client):
   (installed by the `bench` extra);
 - the MLflow peer is the bare SDK with `mlflow.openai.autolog()` (defaults) into a SQLite store:
   its traces per second are the traces found in the store over wall + drain time, and lost ones are
-  the requests without a trace.
+  the requests without a trace;
+- orchestra logs with its defaults (`traces: budget`): `traces_written_live` and `traces_deferred`
+  count the timed requests' traces written while they ran and those left for later (the request
+  table has every one); after the client closes, `materialise_traces(run_id)` (what `orchestra
+  traces RUN_ID` runs) writes the deferred ones and `materialise_traces_per_s` is its rate (the
+  request table read back and the store's lookups included).
 
 Where the CPU goes (py-spy 0.4.3 on the orchestra worker and its trace-writer child, 2,000
 requests at 200 in flight; CPU from this script; the store's limit from trace_store_floor.py):
@@ -34,11 +39,15 @@ requests at 200 in flight; CPU from this script; the store's limit from trace_st
 - orchestra's request path adds ~0.75 ms per request (logging off): routing, the provider guard
   (budget estimate and the catalogue price, asked twice per request: 0.1 ms each until the cost
   was cached per price in force), the request record and the result's metadata;
-- logging adds ~4 ms per request: ~0.5 ms in the client (journal and rows threads) and ~3.3 ms
-  in the trace-writer child, 88% of it inside MLflow's `SqlAlchemyStore.log_spans` (per trace a
-  flush for the new trace row, merges that read before they write metadata and tags, an update,
-  the link to the run) and ~7% in orchestra's span building and record decoding. The child
-  writes ~135-200 traces/s, so 2,000 requests leave a 6-8 s drain;
+- logging added ~4 ms per request when every trace was written live: ~0.5 ms in the client
+  (journal and rows threads) and ~3.3 ms in the trace-writer child, 88% of it inside MLflow's
+  `SqlAlchemyStore.log_spans` (per trace a flush for the new trace row, merges that read before
+  they write metadata and tags, an update, the link to the run) and ~7% in orchestra's span
+  building and record decoding. The child wrote ~135-200 traces/s, so 2,000 requests left a
+  6-8 s drain. With `traces: budget` (the default since) the child spends what the budget
+  allows (0.2 ms per request plus 20 ms per second) and defers the rest: logging costs the
+  client's share plus ~0.3 ms per request at 200 in flight, and the drain is the request
+  table's last part;
 - the store's own limit: the same rows inserted with SQLAlchemy Core take 0.10 ms of CPU per
   trace (~4,500 traces/s) against 3.3 ms (~200/s) through `log_spans`.
 """
@@ -144,7 +153,7 @@ async def run_client(client: str, base_url: str, n: int, concurrency: int, folde
     }
     counted = await extra()
     result.update({key: value - counted_before[key] for key, value in counted.items()})
-    await close()
+    result.update(await close() or {})
     return result
 
 
@@ -190,13 +199,22 @@ async def orchestra_logging(client: str, base_url: str, concurrency: int, folder
         if not result:
             raise RuntimeError(f"orchestra could not write everything: {result}")
 
-    async def close() -> None:
+    async def close() -> dict[str, Any] | None:
         await scope.__aexit__(None, None, None)
         await orch.aclose()
+        if client != "orchestra_log":
+            return None
+        # what `orchestra traces RUN_ID` does for the deferred ones (in this process: the command
+        # adds only an interpreter start)
+        from orchestra.tracking import materialise_traces
+
+        assert scope.run_id is not None
+        done = await asyncio.to_thread(materialise_traces, scope.run_id, tracking)
+        return {"materialised": done.written, "materialise_s": done.seconds, "unlinked": done.deferred}
 
     async def extra() -> dict[str, Any]:
         stats = orch.tracker.stats()
-        return {"traces_written": stats.traces_written}
+        return {"traces_written": stats.traces_written, "traces_deferred": stats.traces_deferred}
 
     return call, finish, close, extra
 
@@ -317,6 +335,10 @@ def summarise(runs: list[dict[str, Any]], n: int) -> dict[str, Any]:
         "p50_ms": statistics.median(statistics.median(r["overheads_ms"]) for r in runs),
         "p95_ms": statistics.median(percentile(r["overheads_ms"], 95) for r in runs),
         "traces_written": None if None in written else statistics.median(written),
+        "traces_deferred": statistics.median(r.get("traces_deferred", 0) for r in runs),
+        "materialise_traces_per_s": statistics.median(
+            r["materialised"] / r["materialise_s"] if r.get("materialised") else 0.0 for r in runs
+        ),
         "traces_per_s": statistics.median(
             (r.get("traces_written") or 0) / (r["wall_s"] + r["drain_s"]) for r in runs
         ),
@@ -401,6 +423,10 @@ def main() -> None:
     low_cpu = (low_log["cpu_s"] - low_nolog["cpu_s"]) / args.low_requests * 1000
     print(f"RESULT logging_cpu_ms_per_request_low {low_cpu:.2f}")
     print(f"RESULT orchestra_traces_per_s {log['traces_per_s']:.0f}")
+    print(f"RESULT traces_written_live {log['traces_written']:.0f}")
+    print(f"RESULT traces_deferred {log['traces_deferred']:.0f}")
+    print(f"RESULT traces_deferred_low {low_log['traces_deferred']:.0f}")
+    print(f"RESULT materialise_traces_per_s {log['materialise_traces_per_s']:.0f}")
     print(f"RESULT mlflow_native_traces_per_s {native['traces_per_s']:.0f}")
     print(f"RESULT mlflow_native_lost {args.requests - (native['traces_written'] or 0):.0f}")
     for client, s in high.items():

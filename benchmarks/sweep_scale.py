@@ -57,6 +57,7 @@ def fresh_store(folder: Path) -> TrackingSettings:
         artifact_location=str(folder / "artifacts"),
         spool_dir=str(folder / "spool"),
         experiment="scale",
+        traces="all",  # the sweeps' time includes writing every trace, as before deferred traces
     )
 
 
@@ -207,7 +208,7 @@ WRITER = textwrap.dedent("""
 def tracking_file(folder: Path, uri: str) -> Path:
     path = folder / "mlflow.yaml"
     path.write_text(yaml.safe_dump({"tracking_uri": uri, "artifact_location": None, "experiment": "scale",
-                                    "spool_dir": str(folder / "spool")}))  # fmt: skip
+                                    "spool_dir": str(folder / "spool"), "traces": "all"}))  # fmt: skip
     return path
 
 

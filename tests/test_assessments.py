@@ -27,7 +27,7 @@ def _feedback(trace) -> dict[tuple[str, str | None], object]:
 async def test_a_replay_run_puts_labels_and_consensus_on_its_traces(tracking, client):
     routing = {"rules": [{"providers": list(PROVIDERS), "require_consensus": True}]}
     raw = alpaca_config(**routing) | {"consensus": {"default_strategy": "lexical"}}
-    orch = Orchestra(raw, tracking=tracking.model_copy(update={"trace_writer": "process"}))
+    orch = Orchestra(raw, tracking=tracking.model_copy(update={"trace_writer": "process", "traces": "all"}))
     dataset = load_dataset(orch.settings, "alpacaeval")
     prompts = dataset.prompts()[:4]
     async with orch.run("labelled") as scope:

@@ -31,6 +31,13 @@ from tests.conftest import ROOT, scripted_config
 CONFIG = {"models": {"a": {"type": "function"}}, "routing": {"rules": [{"providers": ["a"]}]}}
 
 
+@pytest.fixture
+def tracking(tracking: TrackingSettings) -> TrackingSettings:
+    """The shared store settings with `traces: all`: these tests are about every record, its
+    trace included, reaching the store (the trace budget has its own tests, test_trace_budget.py)."""
+    return tracking.model_copy(update={"traces": "all"})
+
+
 def build(tracking: TrackingSettings) -> Orchestra:
     orch = Orchestra(scripted_config("a"), tracking=tracking)
     orch.model_registry.register_connector("a", FunctionConnector("a", lambda r: f"answer to {r.prompt}"))
@@ -69,6 +76,7 @@ def down_settings(tmp_path: Path, **changes) -> TrackingSettings:
         spool_dir=str(tmp_path / "spool"),
         experiment="tests",
         trace_writer="thread",
+        traces="all",
         base_dir=tmp_path,
         **changes,
     )
@@ -340,6 +348,7 @@ async def test_a_full_disk_holds_requests_back_and_loses_nothing(small_disk, emp
         spool_dir="spool",
         experiment="tests",
         trace_writer="thread",
+        traces="all",
         max_queue=32,
         base_dir=small_disk,
     ).resolved()
@@ -476,6 +485,7 @@ async def test_a_tracking_uri_password_never_reaches_log_lines_or_results(tmp_pa
         tracking_uri=f"http://bob:{password}@127.0.0.1:9",  # the discard port: refused at once
         spool_dir=str(tmp_path / "spool"),
         trace_writer="thread",
+        traces="all",
         base_dir=tmp_path,
     )
     with caplog.at_level(logging.DEBUG, logger="orchestra"):

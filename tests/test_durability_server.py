@@ -82,6 +82,7 @@ def settings_for(server: Server, folder: Path, **changes) -> TrackingSettings:
         artifact_location=None,
         spool_dir=str(folder / "spool"),
         experiment="server",
+        traces="all",  # these tests check that every trace reaches the server
         base_dir=folder,
         **changes,
     )

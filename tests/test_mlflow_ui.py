@@ -66,7 +66,8 @@ def render(url: str, profile: Path, screenshot: Path) -> str:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, empty_store_template):
     folder = tmp_path_factory.mktemp("ui")
-    tracking = sweep_tracking(folder, empty_store_template)
+    # every request's trace is rendered (and checked) on the traces page
+    tracking = sweep_tracking(folder, empty_store_template).model_copy(update={"traces": "all"})
     path = write_sweep(
         folder,
         arms=[

@@ -24,6 +24,7 @@ from tests.test_sweeps import SMALL, sweep_tracking, write_sweep
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 TIMING = ["timestamp", "processing_time_ms", "run_id", "run_key", "calls_json", "run_name"]
+TIMING += ["start_ns", "end_ns", "route_start_ns", "route_end_ns", "consensus_start_ns", "consensus_end_ns"]
 """What may differ between two runs of the same seeded sweep: times, and the runs' ids."""
 
 
@@ -32,11 +33,14 @@ def arms_of(store: MlflowStore) -> dict[str, dict]:
 
 
 def comparable(runs: dict[str, dict], store: MlflowStore) -> dict[str, dict]:
-    """Each arm run's params, metrics (timings left out) and requests_done history."""
+    """Each arm run's params, metrics (timings left out, and the trace counts: each process logs
+    its own, within a CPU budget) and requests_done history."""
     return {
         name: {
             "params": run["params"],
-            "metrics": {k: v for k, v in run["metrics"].items() if not k.startswith("processing_time")},
+            "metrics": {
+                k: v for k, v in run["metrics"].items() if not k.startswith(("processing_time", "traces_"))
+            },
             "status": run["status"],
             "requests_done": sorted(
                 (m.step, m.value) for m in store.client.get_metric_history(run["run_id"], "requests_done")

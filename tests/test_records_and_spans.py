@@ -89,7 +89,7 @@ def test_calls_have_typed_fields_in_the_row_and_the_trace():
     retried = RetriedError("RateLimited", "429", 429, 0.25)
     call = CallRecord("a", "m-a", 1, 2, True, attempts=2, retried_errors=[retried], cache_hit=True)
     row = to_row(record(calls=[call]), None)
-    assert row["row_version"] == ROW_VERSION == 2
+    assert row["row_version"] == ROW_VERSION == 3
     (stored,) = json.loads(row["calls_json"])
     assert (stored["attempts"], stored["cache_hit"], stored["rate_limit_wait_ms"]) == (2, True, 0.0)
     assert stored["retried_errors"] == [

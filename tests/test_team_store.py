@@ -43,7 +43,7 @@ WRITER = textwrap.dedent("""
     spool, name, count, prefix = sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[6]
     settings = TrackingSettings(
         tracking_uri=uri, artifact_location=None, spool_dir=spool, experiment="team-writers",
-        trace_writer=sys.argv[5],
+        trace_writer=sys.argv[5], traces="all",
     )
     orch = Orchestra(scripted_config("a"), tracking=settings)
     orch.model_registry.register_connector("a", FunctionConnector("a", lambda r: "ok " + r.prompt))
@@ -85,6 +85,7 @@ def team_settings(server: TeamServer, folder: Path, experiment: str) -> Tracking
         spool_dir=str(folder / "spool"),
         experiment=experiment,
         trace_writer="thread",
+        traces="all",  # these tests count every trace in the team store
         base_dir=folder,
     )
 

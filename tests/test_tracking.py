@@ -15,6 +15,13 @@ from orchestra.tracking.store import MlflowStore
 from tests.conftest import scripted_config
 
 
+@pytest.fixture
+def tracking(tracking: TrackingSettings) -> TrackingSettings:
+    """The shared store settings with `traces: all`: these tests are about every record, its
+    trace included, reaching the store (the trace budget has its own tests, test_trace_budget.py)."""
+    return tracking.model_copy(update={"traces": "all"})
+
+
 def _orchestra(tracking: TrackingSettings, **connectors: FunctionConnector) -> Orchestra:
     orch = Orchestra(scripted_config(*connectors), tracking=tracking)
     for name, connector in connectors.items():
@@ -33,6 +40,7 @@ def _down_settings(tmp_path: Path) -> TrackingSettings:
         experiment="tests",
         flush_interval_s=0.05,
         trace_writer="thread",
+        traces="all",
         base_dir=tmp_path,
     )
 
@@ -103,6 +111,7 @@ async def test_backpressure_waits_but_never_drops(tmp_path, empty_store_template
         max_queue=3,
         batch_size=2,
         trace_writer="thread",
+        traces="all",
         base_dir=tmp_path,
     ).resolved()
     orch = _orchestra(settings, a=FunctionConnector("a", lambda r: "ok"))

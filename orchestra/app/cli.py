@@ -9,6 +9,7 @@ orchestra improve prompts --task-type T  # propose better system prompts, keep o
 orchestra experiment status NAME  # an experiment's arms, always-valid estimate, SRM, guardrails, decision
 orchestra plugins         # list the plugins installed packages provide
 orchestra ui              # start the MLflow UI on the configured store (loopback)
+orchestra traces RUN_ID   # write a run's deferred traces from its request table
 """
 
 from __future__ import annotations
@@ -99,6 +100,13 @@ def _main(argv: list[str] | None) -> int:
     ui.add_argument("--port", type=int, default=5000)
     ui.add_argument("--print", action="store_true", help="print the command instead of running it")
 
+    traces = commands.add_parser("traces", help="write a run's deferred traces from its request table")
+    traces.add_argument("run_id")
+    traces.add_argument("--tracking", default=None, help="mlflow.yaml (default: ./mlflow.yaml)")
+    traces.add_argument("--workers", type=int, default=1, help="processes writing traces (default: 1)")
+    traces.add_argument("--batch-size", type=int, default=250, help="traces per MLflow call")
+    traces.add_argument("--quiet", action="store_true", help="no progress bar")
+
     args = parser.parse_args(argv)
     if args.profile:  # read by every load of mlflow.yaml in this process and the ones it starts
         os.environ["ORCHESTRA_PROFILE"] = args.profile
@@ -158,6 +166,18 @@ def _main(argv: list[str] | None) -> int:
             return 0
         if args.command == "ui":
             return _ui(args.tracking, args.port, args.print)
+        if args.command == "traces":
+            from orchestra.tracking.materialise import materialise_traces
+
+            result = materialise_traces(
+                args.run_id,
+                args.tracking,
+                batch_size=args.batch_size,
+                workers=args.workers,
+                progress=not args.quiet,
+            )
+            print(result)
+            return 0 if result.deferred == 0 else 1
     except OrchestraError as err:
         print(f"orchestra: {err}", file=sys.stderr)
         return 2

@@ -37,8 +37,9 @@ from orchestra.tracking.locks import try_lock, unlock, write_owner
 logger = get_logger("orchestra.tracking")
 
 Durability = Literal["batch", "always", "none"]
-PENDING, DONE, DEAD = 0, 1, 2
-"""Per-sink state of an entry: not written yet, written (or not owed), refused (dead-lettered)."""
+PENDING, DONE, DEAD, DEFERRED = 0, 1, 2, 3
+"""Per-sink state of an entry: not written yet, written (or not owed), refused (dead-lettered),
+deferred (a trace left for `orchestra traces RUN_ID`: its row holds everything it needs)."""
 REQUEST, CREATE_RUN, END_RUN = "request", "create_run", "end_run"
 METRICS, ATTACH_RUN = "metrics", "attach_run"
 _SYNC = {"always": "FULL", "batch": "FULL", "none": "NORMAL"}
@@ -347,8 +348,31 @@ class Journal:
             (upto_seq, limit),
         )
 
-    def mark_traces(self, written: Sequence[int], refused: Sequence[int] = ()) -> None:
-        marks = [(DONE, s) for s in written] + [(DEAD, s) for s in refused]
+    def pending_trace_keys(self, limit: int, upto_seq: int) -> list[tuple[int, str, str]]:
+        """`pending_traces` without the payloads: (seq, run_key, run_id)."""
+        return self._read(
+            "SELECT e.seq, e.run_key, r.run_id FROM entries e "
+            "JOIN runs r ON r.run_key = e.run_key "
+            "WHERE e.traces_done = 0 AND e.seq <= ? AND r.run_id IS NOT NULL ORDER BY e.seq LIMIT ?",
+            (upto_seq, limit),
+        )
+
+    def payloads(self, seqs: Sequence[int]) -> dict[int, bytes]:
+        """The payloads of entries `seqs` (those still in the journal)."""
+        found: dict[int, bytes] = {}
+        for start in range(0, len(seqs), 500):
+            chunk = list(seqs[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            found.update(self._read(f"SELECT seq, payload FROM entries WHERE seq IN ({marks})", chunk))
+        return found
+
+    def mark_traces(
+        self, written: Sequence[int], refused: Sequence[int] = (), deferred: Sequence[int] = ()
+    ) -> None:
+        """Traces written, refused (dead-lettered) or deferred: owed no more by the journal."""
+        marks = (
+            [(DONE, s) for s in written] + [(DEAD, s) for s in refused] + [(DEFERRED, s) for s in deferred]
+        )
         if not marks:
             return
         with self._write() as connection:

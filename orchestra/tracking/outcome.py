@@ -3,6 +3,7 @@
 result = tracker.flush()
 if not result:                      # something is not in the store yet (or was refused)
     print(result)                   # written 98, pending 2 (2 in the journal), dead-lettered 0
+result.traces_deferred              # requests whose trace is left for `orchestra traces RUN_ID`
 tracker.status().error              # a TrackingStoreError while the store or journal fails
 """
 
@@ -22,6 +23,8 @@ class WriterStats:
     rows_written: int = 0
     parts_written: int = 0
     traces_written: int = 0
+    traces_deferred: int = 0
+    """Requests whose trace was deferred (`traces: budget` or `off`); see `FlushResult`."""
     operations_applied: int = 0
     dead_lettered: int = 0
     adopted_journals: int = 0
@@ -39,10 +42,17 @@ class WriterStats:
 class FlushResult:
     """Where everything submitted stands after a flush; truthy only when all of it is in the store.
 
-    `written`: records in the store (request row and trace); `pending`: records and run
-    operations not in the store yet; `spooled`: of those, how many are safe in the journal (the
-    rest are still in memory, e.g. while the journal's disk is full); `dead_lettered`: records the
-    store refused, kept in the dead-letter file. A flush that timed out is never a success."""
+    `written`: records in the store (request row, and trace written or deferred); `pending`:
+    records and run operations not in the store yet; `spooled`: of those, how many are safe in the
+    journal (the rest are still in memory, e.g. while the journal's disk is full); `dead_lettered`:
+    records the store refused, kept in the dead-letter file. A flush that timed out is never a
+    success.
+
+    `traces_deferred`: of the records written, how many have no MLflow trace yet, because the
+    trace-writing CPU budget (`traces: budget`, the default) or `traces: off` left it for later.
+    A deferred trace is not a lost record: the request table holds everything the trace shows
+    (`orchestra traces RUN_ID` writes it from there), so a flush with deferred traces is still
+    truthy; each run's `traces_deferred` metric says how many of its requests wait for one."""
 
     written: int = 0
     pending: int = 0
@@ -52,6 +62,7 @@ class FlushResult:
     journal: str | None = None
     dead_letter: str | None = None
     error: str | None = None
+    traces_deferred: int = 0
 
     def __bool__(self) -> bool:
         return not self.timed_out and self.pending == 0 and self.dead_lettered == 0
@@ -61,6 +72,8 @@ class FlushResult:
             f"written {self.written}, pending {self.pending} ({self.spooled} in the journal), "
             f"dead-lettered {self.dead_lettered}"
         )
+        if self.traces_deferred:
+            text += f", traces deferred {self.traces_deferred} (orchestra traces RUN_ID writes them)"
         if self.timed_out:
             text += ", timed out"
         return text + (f" ({self.error})" if self.error else "")
@@ -75,3 +88,5 @@ class TrackingStatus:
     pending: int
     journal: str | None
     dead_letter: str | None
+    traces_deferred: int = 0
+    """Requests whose trace is deferred so far (see `FlushResult.traces_deferred`)."""

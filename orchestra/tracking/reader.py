@@ -67,7 +67,10 @@ def load_requests(
             parts = _parts(store, run_id, artifact_uri, Path(scratch))
             if not parts:
                 continue
-            scan = pl.scan_parquet(parts)
+            # parts of older versions lack the columns added since (their values are null)
+            scan = pl.scan_parquet(
+                parts, schema=_empty_schema(), missing_columns="insert", extra_columns="ignore"
+            )
             if wanted is not None:
                 scan = scan.select(wanted)
             frames.append(scan.with_columns(pl.lit(name, dtype=pl.String).alias("run_name")))

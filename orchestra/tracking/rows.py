@@ -6,23 +6,27 @@ Nested parts of a record (routing, calls, consensus) are kept as JSON columns. `
 says which shape those JSON columns have: in version 2 each call of `calls_json` has its typed
 fields (attempts, retried_errors, cache_hit, rate_limit_wait_ms, status, cached/cache-write/
 reasoning tokens) at the top level; in version 1 they sat in an `extra` dict. Readers accept both
-(`orchestra.tracking.codec.call_from_dict`).
+(`orchestra.tracking.codec.call_from_dict`). Version 3 adds the columns a request's trace needs
+beyond those (`start_ns`, `end_ns`, `system_prompt`, the route's and the consensus' times), so
+that `record_from_row` gives back the very record a trace is built from (`orchestra traces
+RUN_ID` writes deferred traces from the table); version 3 only adds columns at the end.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from orchestra.engine.records import RequestRecord
-from orchestra.tracking.codec import call_dict
+from orchestra.tracking.codec import call_dict, call_from_dict
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-ROW_VERSION = 2
+ROW_VERSION = 3
 
 
 @cache
@@ -75,6 +79,13 @@ def row_schema() -> pa.Schema:
         ("calls_json", pa.string()),
         ("consensus_json", pa.string()),
         ("row_version", pa.int32()),
+        ("start_ns", pa.int64()),
+        ("end_ns", pa.int64()),
+        ("system_prompt", pa.string()),
+        ("route_start_ns", pa.int64()),
+        ("route_end_ns", pa.int64()),
+        ("consensus_start_ns", pa.int64()),
+        ("consensus_end_ns", pa.int64()),
     ]
     return pa.schema(columns)
 
@@ -128,7 +139,71 @@ def to_row(record: RequestRecord, run_id: str | None) -> dict[str, Any]:
         "calls_json": json.dumps(calls),
         "consensus_json": json.dumps(consensus) if consensus else None,
         "row_version": ROW_VERSION,
+        "start_ns": record.start_ns,
+        "end_ns": record.end_ns,
+        "system_prompt": record.system_prompt,
+        "route_start_ns": record.route_start_ns,
+        "route_end_ns": record.route_end_ns,
+        "consensus_start_ns": record.consensus_start_ns,
+        "consensus_end_ns": record.consensus_end_ns,
     }
+
+
+def record_from_row(row: Mapping[str, Any]) -> RequestRecord:
+    """The record a row was made from, as far as its trace goes: a row of version 3 gives back
+    the same spans and feedback as the record itself. Rows of versions 1-2 lack the end time
+    (taken as start + processing time), the system prompt (left out) and the route's and the
+    consensus' times (taken as the request's start and end)."""
+    start_ns = row.get("start_ns")
+    if start_ns is None:
+        start_ns = _epoch_ns(row["timestamp"])
+    end_ns = row.get("end_ns")
+    if end_ns is None:
+        end_ns = start_ns + int((row.get("processing_time_ms") or 0.0) * 1e6)
+    routing = json.loads(row["routing_json"]) if row.get("routing_json") else None
+    consensus = json.loads(row["consensus_json"]) if row.get("consensus_json") else None
+    return RequestRecord(
+        request_id=row["request_id"],
+        run_key=row["run_key"],
+        start_ns=start_ns,
+        end_ns=end_ns,
+        user_id=row["user_id"],
+        session_id=row.get("session_id"),
+        task_type=row["task_type"],
+        prompt=row["prompt"],
+        status=row["status"],
+        response=row.get("response"),
+        system_prompt=row.get("system_prompt"),
+        error_type=row.get("error_type"),
+        error_message=row.get("error_message"),
+        routing=routing,
+        route_start_ns=_or(row.get("route_start_ns"), start_ns),
+        route_end_ns=_or(row.get("route_end_ns"), start_ns),
+        calls=[call_from_dict(call) for call in json.loads(row.get("calls_json") or "[]")],
+        consensus=consensus,
+        consensus_start_ns=_or(row.get("consensus_start_ns"), end_ns),
+        consensus_end_ns=_or(row.get("consensus_end_ns"), end_ns),
+        answered_by=row.get("answered_by"),
+        providers_used=list(row.get("providers_used") or []),
+        processing_time_ms=row.get("processing_time_ms") or 0.0,
+        latency_ms=row.get("latency_ms") or 0.0,
+        input_tokens=row.get("input_tokens") or 0,
+        output_tokens=row.get("output_tokens") or 0,
+        cost_usd=row.get("cost_usd") or 0.0,
+        quality=row.get("quality"),
+        confidence=row.get("confidence"),
+        tags=json.loads(row.get("tags_json") or "{}"),
+    )
+
+
+def _or(value: int | None, default: int) -> int:
+    return default if value is None else value
+
+
+def _epoch_ns(moment: datetime) -> int:
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
 
 
 def rows_table(rows: list[dict[str, Any]]) -> pa.Table:

@@ -56,6 +56,18 @@ class TrackingSettings(BaseModel):
     max_queue: int = Field(default=256, ge=1)
     """Records held in memory before they are in the journal; producers wait beyond it."""
     trace_writer: Literal["process", "thread"] = "process"
+    traces: Literal["budget", "all", "off"] = "budget"
+    """Which requests get an MLflow trace while they are logged: `budget` (default) those the
+    trace-writing CPU budget below affords, `all` every one before a flush returns, `off` none.
+    A request without a trace is *deferred*: its row is in the request table, the run counts it
+    (`traces_deferred`), and `orchestra traces RUN_ID` writes it later (docs/guides/tracking.md)."""
+    trace_cpu_ms_per_request: float = Field(default=0.2, ge=0)
+    """Trace-writing CPU earned by each request logged (with `traces: budget`)."""
+    trace_cpu_ms_per_s: float = Field(default=20.0, ge=0)
+    """Trace-writing CPU earned per second whatever the load: a few requests a second (a person
+    in a notebook) all get their trace live."""
+    trace_cpu_burst_ms: float = Field(default=150.0, ge=0)
+    """The most trace-writing CPU saved up while idle (a burst of requests is traced at once)."""
     redact_patterns: bool = True  # mask unregistered keys by format (sk-..., AIza..., AKIA...)
     base_dir: Path = Field(default_factory=Path.cwd)
 

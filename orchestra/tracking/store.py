@@ -174,6 +174,21 @@ class MlflowStore:
         self.write_feedback(records)
         return len(records)
 
+    def traces_present(self, trace_ids: Iterable[str]) -> set[str]:
+        """Which of `trace_ids` the store has a trace for (looked up 100 at a time)."""
+        trace_ids = list(trace_ids)
+        found: set[str] = set()
+        for start in range(0, len(trace_ids), _LINK_CHUNK):
+            infos = self._tracing.store.batch_get_trace_infos(trace_ids[start : start + _LINK_CHUNK])
+            found.update(info.trace_id for info in infos)
+        return found
+
+    def link_traces(self, run_id: str, trace_ids: Iterable[str]) -> None:
+        """Link traces to a run (ones linked already are left as they are)."""
+        trace_ids = list(trace_ids)
+        for start in range(0, len(trace_ids), _LINK_CHUNK):
+            self.client.link_traces_to_run(trace_ids[start : start + _LINK_CHUNK], run_id)
+
     def write_feedback(self, records: Iterable[RequestRecord]) -> int:
         """Log each record's quality signals as assessments on its (written) trace; one that is
         there already (the same id: a retried batch) is kept as it is. Returns how many are new."""

@@ -63,11 +63,16 @@ class StoreOpener:
 @dataclass
 class TraceResult:
     """What became of a batch: `written` and `refused` (seq, reason) entries; `error` names the
-    outage that left the others unwritten."""
+    outage that left the others unwritten; `cpu_s` is the CPU the writing thread spent on it
+    (decoding, spans, MLflow; not opening the store), which the trace budget is charged."""
 
     written: list[int] = field(default_factory=list)
     refused: list[tuple[int, str]] = field(default_factory=list)
     error: str | None = None
+    cpu_s: float = 0.0
+    warmup: bool = False
+    """The writer's first batch since it started: MLflow's lazy imports and first queries,
+    paid once per process (not charged to the trace budget)."""
 
 
 class TraceSink:
@@ -76,6 +81,7 @@ class TraceSink:
 
     def __init__(self, settings: TrackingSettings) -> None:
         self._last_error: str | None = None
+        self._warm = False
         self.store = StoreOpener(settings, self._remember)
 
     def _remember(self, what: str, err: Exception) -> None:
@@ -88,6 +94,16 @@ class TraceSink:
         if store is None:
             result.error = self._last_error or "the tracking store is unavailable"
             return result
+        started = time.thread_time()  # this thread's CPU: in the parent, other threads run too
+        try:
+            self._write(store, batch, result)
+        finally:
+            result.cpu_s = time.thread_time() - started
+        result.warmup = not self._warm
+        self._warm = self._warm or bool(result.written)
+        return result
+
+    def _write(self, store: MlflowStore, batch: list[TraceItem], result: TraceResult) -> None:
         by_run: dict[str, list[tuple[int, RequestRecord]]] = {}
         for seq, run_id, payload in batch:
             try:
@@ -105,7 +121,6 @@ class TraceSink:
             if outcome.outage is not None:
                 result.error = _safe(f"writing traces: {describe(outcome.outage)}")
                 break
-        return result
 
     def close(self) -> None:
         """Nothing to release."""

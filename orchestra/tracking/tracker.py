@@ -16,6 +16,7 @@ import threading
 import time
 import uuid
 import weakref
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -106,8 +107,10 @@ class Tracker:
     `./mlruns`) are opened by `start()`, or by the first run or record it is given (or a flush).
     """
 
-    def __init__(self, settings: TrackingSettings) -> None:
+    def __init__(self, settings: TrackingSettings, clock: Callable[[], float] = time.monotonic) -> None:
+        """`clock` paces the writers (the trace budget's per-second allowance, part intervals)."""
         self.settings = settings
+        self._clock = clock
         SECRETS.register_environment()
         register_uri_secret(settings.tracking_uri)
         self._writer: TrackingWriter | None = None
@@ -135,7 +138,7 @@ class Tracker:
         if self._writer is None and self.settings.enabled and not self._closed:
             with self._opening:
                 if self._writer is None:
-                    self._writer = TrackingWriter(self.settings)
+                    self._writer = TrackingWriter(self.settings, self._clock)
         return self._writer
 
     def begin_run(

@@ -6,7 +6,10 @@ Three threads share the work:
   process's journal, as the durability level asks;
 - the rows thread drains the journals' run operations and request-table parts (rows_sink.py);
 - the traces thread drains their traces in batches, by default through a child process
-  (trace_process.py) so that this CPU-heavy work does not slow requests down.
+  (trace_process.py) so that this CPU-heavy work does not slow requests down. With
+  `traces: budget` (the default) it writes the traces a CPU budget affords (trace_budget.py) and
+  marks the others deferred (`orchestra traces RUN_ID` writes them from the request table); each
+  run's `traces_written` and `traces_deferred` metrics say how many of its requests have traces.
 
 Nothing is dropped and nothing is written twice: what the store does not take stays in the
 journal and is tried again (also after a restart, by whichever process adopts the journal);
@@ -48,6 +51,8 @@ from orchestra.tracking.outcome import FlushResult, TrackingStatus, WriterStats
 from orchestra.tracking.recovery import finish_crashed_runs
 from orchestra.tracking.rows_sink import RowsSink, StoreOutage, readable
 from orchestra.tracking.settings import TrackingSettings
+from orchestra.tracking.trace_budget import TraceBudget
+from orchestra.tracking.trace_counts import TraceCounts
 from orchestra.tracking.trace_sink import StoreOpener, TraceResult, TraceSink
 from orchestra.tracking.uris import mask_uris_in, masked_uri
 
@@ -93,6 +98,14 @@ class TrackingWriter:
             self._note_failure,
             clock,
         )
+        self._budget = TraceBudget(
+            settings.trace_cpu_ms_per_request,
+            settings.trace_cpu_ms_per_s,
+            settings.trace_cpu_burst_ms,
+            clock,
+        )
+        self._earned_for = 0
+        self.trace_counts = TraceCounts(clock)
         self._rows_wake = threading.Event()
         self._traces_wake = threading.Event()
         self._barrier_lock = threading.Lock()
@@ -200,6 +213,7 @@ class TrackingWriter:
             journal=str(self.journal.path),
             dead_letter=str(letters) if stats.dead_lettered else None,
             error=self._error_text(),
+            traces_deferred=stats.traces_deferred,
         )
 
     def status(self) -> TrackingStatus:
@@ -211,6 +225,7 @@ class TrackingWriter:
             pending=result.pending,
             journal=result.journal,
             dead_letter=result.dead_letter,
+            traces_deferred=result.traces_deferred,
         )
 
     def close(self, timeout: float | None = None) -> FlushResult:
@@ -286,6 +301,8 @@ class TrackingWriter:
         return event
 
     def _start_trace_backend(self) -> Any:
+        if self.settings.traces == "off":
+            return TraceSink(self.settings)  # never used: no child process to start
         if self.settings.trace_writer == "process" and os.name == "posix":
             from orchestra.tracking.trace_process import TraceProcess
 
@@ -378,20 +395,57 @@ class TrackingWriter:
 
     def _traces_pass(self, force: bool) -> bool:
         self._close_retired()
+        mode = self.settings.traces
+        if mode == "budget":
+            seen = self.stats.submitted + self.stats.recovered_records
+            self._budget.earn(seen - self._earned_for)
+            self._earned_for = seen
         for journal in self._active():
             try:
                 upto = journal.last_seq()
-                while batch := journal.pending_traces(self.settings.batch_size, upto):
-                    if not self._send_traces(journal, batch, force):
+                while keys := journal.pending_trace_keys(self.settings.batch_size, upto):
+                    take = len(keys) if mode == "all" else 0
+                    if mode == "budget":
+                        take = self._budget.affordable(len(keys))
+                    if take < len(keys):
+                        self._defer(journal, keys[take:])
+                    if take and not self._send_traces(journal, keys[:take], force):
                         return False
             except JournalClosed:
                 continue
+        return self._report_trace_counts(force)
+
+    def _defer(self, journal: Journal, keys: list[tuple[int, str, str]]) -> None:
+        """Leave these traces for `orchestra traces RUN_ID` (not decoded, not sent anywhere)."""
+        journal.mark_traces((), deferred=[seq for seq, _, _ in keys])
+        self.stats.traces_deferred += len(keys)
+        for _, run_key, run_id in keys:
+            self.trace_counts.add(run_key, run_id, deferred=1)
+
+    def _report_trace_counts(self, force: bool) -> bool:
+        """Log the changed runs' trace counts as run metrics (at a flush, else now and then)."""
+        if not self.trace_counts.due(force):
+            return True
+        store = self._opener.get(force=force)
+        if store is None:
+            return False
+        try:
+            self.trace_counts.report(store)
+        except Exception as err:
+            self._note_failure("logging the runs' trace counts", err, sink="traces")
+            return False
         return True
 
-    def _send_traces(self, journal: Journal, batch: list[tuple[int, str, str, bytes]], force: bool) -> bool:
+    def _send_traces(self, journal: Journal, keys: list[tuple[int, str, str]], force: bool) -> bool:
+        payloads = journal.payloads([seq for seq, _, _ in keys])
+        batch = [(seq, run_key, run_id, payloads[seq]) for seq, run_key, run_id in keys if seq in payloads]
         items = [(seq, run_id, payload) for seq, _, run_id, payload in batch]
         result: TraceResult = self._trace_backend.write(items, force)
+        self._budget.spend(result.cpu_s, len(result.written), result.warmup)
         entries = {seq: (run_key, payload) for seq, run_key, _, payload in batch}
+        runs = {seq: (run_key, run_id) for seq, run_key, run_id, _ in batch}
+        for seq in result.written:
+            self.trace_counts.add(*runs[seq], written=1)
         refused = []
         for seq, reason in result.refused:
             run_key, payload = entries[seq]

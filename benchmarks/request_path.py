@@ -1,7 +1,7 @@
 """CPU per request of orchestra's request path (logging off), beside the bare `openai` SDK, in one run.
 
     .venv/bin/python benchmarks/request_path.py [--requests 2000] [--concurrency 200] [--rounds 3]
-                                                [--baseline DIR]
+                                                [--baseline DIR] [--gc-freeze]
 
 - the server is `python -m orchestra.testing openai --latency 0.2`, in its own process;
 - each client runs in its own fresh process: the bare `AsyncOpenAI` client, or `Orchestra` with
@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import statistics
@@ -81,7 +82,24 @@ async def orchestra_client(base_url: str, concurrency: int) -> tuple[Any, Any]:
     return call, orch.aclose
 
 
-async def measure(client: str, base_url: str, n: int, concurrency: int) -> dict[str, float]:
+class GCClock:
+    """CPU time spent in the cyclic garbage collector (`gc.callbacks`), and collections per generation."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.collections = [0, 0, 0]
+        self._started = 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.process_time()
+        else:
+            self.seconds += time.process_time() - self._started
+            self.collections[info["generation"]] += 1
+
+
+async def measure(client: str, base_url: str, n: int, concurrency: int, freeze: bool) -> dict[str, Any]:
     setup = bare_sdk if client == "bare_sdk" else orchestra_client
     call, close = await setup(base_url, concurrency)
     slots = asyncio.Semaphore(concurrency)
@@ -91,11 +109,21 @@ async def measure(client: str, base_url: str, n: int, concurrency: int) -> dict[
             await call(i)
 
     await asyncio.gather(*(one(i) for i in range(concurrency)))  # warm-up
+    if freeze:  # what a long-running process can do once started: park the start-up heap
+        gc.collect()
+        gc.freeze()
+    clock = GCClock()
     cpu, wall = time.process_time(), time.perf_counter()
     await asyncio.gather(*(one(i) for i in range(n)))
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     await close()
-    return {"cpu_ms_per_request": cpu / n * 1000, "wall_s": wall}
+    return {
+        "cpu_ms_per_request": cpu / n * 1000,
+        "gc_ms_per_request": clock.seconds / n * 1000,
+        "collections": clock.collections,
+        "tracked_objects": len(gc.get_objects()),
+        "wall_s": wall,
+    }
 
 
 # ---- the conductor -----------------------------------------------------------------------------
@@ -115,9 +143,12 @@ def start_server() -> tuple[subprocess.Popen, str]:
     return process, line.removeprefix("READY ") + "/v1"
 
 
-def run_worker(client: str, path: Path, base_url: str, n: int, concurrency: int) -> dict[str, float]:
+def run_worker(
+    client: str, path: Path, base_url: str, n: int, concurrency: int, freeze: bool
+) -> dict[str, Any]:
     command = [sys.executable, __file__, "--worker", client, "--base-url", base_url]
     command += ["--requests", str(n), "--concurrency", str(concurrency)]
+    command += ["--gc-freeze"] if freeze else []
     env = {**os.environ, "PYTHONPATH": str(path)}
     done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     lines = [line for line in done.stdout.splitlines() if line.startswith("WORKER ")]
@@ -132,25 +163,32 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--baseline", type=Path, help="another checkout, timed alternately")
+    parser.add_argument(
+        "--gc-freeze", action="store_true", help="every client: gc.freeze() after its warm-up"
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        result = asyncio.run(measure(args.worker, args.base_url, args.requests, args.concurrency))
+        result = asyncio.run(
+            measure(args.worker, args.base_url, args.requests, args.concurrency, args.gc_freeze)
+        )
         print("WORKER " + json.dumps(result), flush=True)
         return
 
     clients: dict[str, tuple[str, Path]] = {"bare_sdk": ("bare_sdk", ROOT), "orchestra": ("orchestra", ROOT)}
     if args.baseline is not None:
         clients["orchestra_baseline"] = ("orchestra", args.baseline.resolve())
-    runs: dict[str, list[dict[str, float]]] = {name: [] for name in clients}
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in clients}
     server, base_url = start_server()
     try:
         for round_ in range(args.rounds):
             order = list(clients)[round_ % len(clients) :] + list(clients)[: round_ % len(clients)]
             for name in order:
                 client, path = clients[name]
-                runs[name].append(run_worker(client, path, base_url, args.requests, args.concurrency))
+                runs[name].append(
+                    run_worker(client, path, base_url, args.requests, args.concurrency, args.gc_freeze)
+                )
             line = ", ".join(f"{name} {runs[name][-1]['cpu_ms_per_request']:.3f}" for name in clients)
             print(f"round {round_ + 1}: CPU ms/request: {line}; load {os.getloadavg()[0]:.1f}", flush=True)
     finally:
@@ -163,13 +201,17 @@ def main() -> None:
     print(f"{args.requests} requests, {args.concurrency} in flight, medians of {args.rounds} rounds:")
     for name in clients:
         print(
-            f"  {name:<20} CPU {median(name, 'cpu_ms_per_request'):.3f} ms/request, "
+            f"  {name:<20} CPU {median(name, 'cpu_ms_per_request'):.3f} ms/request "
+            f"(garbage collector {median(name, 'gc_ms_per_request'):.3f}, collections by generation "
+            f"{runs[name][-1]['collections']}, {runs[name][-1]['tracked_objects']:,} objects tracked), "
             f"wall {median(name, 'wall_s'):.2f} s"
         )
     bare = median("bare_sdk", "cpu_ms_per_request")
     ours = median("orchestra", "cpu_ms_per_request")
     print(f"RESULT request_path_cpu_ms {ours:.3f}")
     print(f"RESULT bare_sdk_cpu_ms {bare:.3f}")
+    print(f"RESULT request_path_gc_ms {median('orchestra', 'gc_ms_per_request'):.3f}")
+    print(f"RESULT bare_sdk_gc_ms {median('bare_sdk', 'gc_ms_per_request'):.3f}")
     print(f"RESULT orchestra_added_cpu_ms {ours - bare:.3f}")
     wall_ratio = median("orchestra", "wall_s") / median("bare_sdk", "wall_s")
     print(f"RESULT request_path_over_bare_sdk_wall {wall_ratio:.3f}")

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-@dataclass
+@dataclass(slots=True)
 class Attempt:
     """One failed attempt, as logged with the call."""
 
@@ -36,7 +36,7 @@ class Attempt:
     waited_s: float
 
 
-@dataclass
+@dataclass(slots=True)
 class AttemptLog:
     attempts: int = 0
     failures: list[Attempt] = field(default_factory=list)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from orchestra.types import TaskComplexity
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ComplexityAssessment:
     complexity: TaskComplexity
     score: float

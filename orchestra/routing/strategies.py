@@ -53,7 +53,7 @@ class RouteContext:
         return np.random.default_rng(list(self.randomness))
 
 
-@dataclass
+@dataclass(slots=True)
 class Choice:
     """Candidates in the order to try them (the first `k` are called), with scores and propensities."""
 

@@ -10,7 +10,10 @@
   orchestra client importing another checkout (e.g. `git archive main` extracted in /tmp);
 - a client first sends `concurrency` requests (connections opened, code warm), then `requests`
   more with `concurrency` in flight; its CPU is the process's CPU time (all threads) over those;
-- rounds run the clients in a rotating order; figures are medians over rounds.
+- rounds run the clients in a rotating order; figures are medians over rounds;
+- then orchestra's own path without the SDK or a server: 10x `--requests` requests one at a
+  time to a provider that answers at once (`RESULT request_path_own_cpu_us`, alternating with
+  `--baseline`); the steadiest before/after of the engine's per-request work.
 
 At 200 in flight the bare SDK is CPU-bound on this machine (~2.5 ms CPU a request: httpcore
 checks every pooled connection per request, pydantic builds and parses, asyncio), so every
@@ -80,6 +83,28 @@ async def orchestra_client(base_url: str, concurrency: int) -> tuple[Any, Any]:
         return await orch.process_request(f"question {i}", user_id="bench")
 
     return call, orch.aclose
+
+
+async def own_path(n: int) -> dict[str, Any]:
+    """Orchestra's own CPU per request: one provider that answers at once (a `FunctionConnector`),
+    requests one after another, so nothing but orchestra's path runs."""
+    import tempfile
+
+    from orchestra import FunctionConnector, Orchestra
+    from orchestra.tracking.settings import TrackingSettings
+
+    config = {"models": {"local": {"type": "function"}}, "routing": {"rules": [{"providers": ["local"]}]}}
+    folder = tempfile.mkdtemp(prefix="orchestra-request-path-")
+    orch = Orchestra(config, tracking=TrackingSettings(base_dir=folder, enabled=False).resolved())
+    orch.model_registry.register_connector("local", FunctionConnector("local", lambda request: "the answer"))
+    for i in range(500):  # warm-up
+        await orch.process_request(f"question {i}", user_id="bench")
+    cpu = time.process_time()
+    for i in range(n):
+        await orch.process_request(f"question {i}", user_id="bench")
+    cpu = time.process_time() - cpu
+    await orch.aclose()
+    return {"own_us_per_request": cpu / n * 1e6}
 
 
 class GCClock:
@@ -170,9 +195,12 @@ def main() -> None:
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        result = asyncio.run(
-            measure(args.worker, args.base_url, args.requests, args.concurrency, args.gc_freeze)
-        )
+        if args.worker == "own_path":
+            result = asyncio.run(own_path(args.requests))
+        else:
+            result = asyncio.run(
+                measure(args.worker, args.base_url, args.requests, args.concurrency, args.gc_freeze)
+            )
         print("WORKER " + json.dumps(result), flush=True)
         return
 
@@ -194,6 +222,13 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait()
+    own: dict[str, list[float]] = {"orchestra": [], "orchestra_baseline": []}
+    for _ in range(args.rounds):  # no server: orchestra's path alone, alternating with the baseline
+        for name, (_, path) in clients.items():
+            if name in own:
+                own[name].append(
+                    run_worker("own_path", path, "", 10 * args.requests, 1, False)["own_us_per_request"]
+                )
 
     def median(name: str, key: str) -> float:
         return statistics.median(run[key] for run in runs[name])
@@ -215,7 +250,12 @@ def main() -> None:
     print(f"RESULT orchestra_added_cpu_ms {ours - bare:.3f}")
     wall_ratio = median("orchestra", "wall_s") / median("bare_sdk", "wall_s")
     print(f"RESULT request_path_over_bare_sdk_wall {wall_ratio:.3f}")
+    rounds = [round(x, 1) for x in own["orchestra"]]
+    print(f"orchestra's own path (an instant provider, one request at a time): {rounds} us/request")
+    print(f"RESULT request_path_own_cpu_us {statistics.median(own['orchestra']):.1f}")
     if args.baseline is not None:
+        print(f"  baseline: {[round(x, 1) for x in own['orchestra_baseline']]} us/request")
+        print(f"RESULT request_path_own_cpu_us_baseline {statistics.median(own['orchestra_baseline']):.1f}")
         base = median("orchestra_baseline", "cpu_ms_per_request")
         print(f"RESULT request_path_cpu_ms_baseline {base:.3f}")
         print(f"RESULT orchestra_added_cpu_ms_baseline {base - bare:.3f}")

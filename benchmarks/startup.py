@@ -2,9 +2,12 @@
 and a warm 3-answer similarity consensus.
 
     .venv/bin/python benchmarks/startup.py [--repeats 7] [--prompts 30] [--baseline ../main]
+                                           [--no-consensus]
 
 - import: `import orchestra` in a fresh interpreter, the median of `--repeats` (alternating with
-  the same from `--baseline`, another checkout, for a before/after in one run); then one
+  the same from `--baseline`, another checkout, for a before/after in one run); the same for
+  `from orchestra import Orchestra` (orchestra's names load on first use, so this is what a
+  script pays before building one: `RESULT orchestra_class_import_ms`); then one
   `python -X importtime -c "import orchestra"` and the packages that cost most (cumulative time
   of each top-level package imported while importing orchestra, as first imported);
 - from_config: in a fresh interpreter that has imported orchestra, `Orchestra.from_config` on a
@@ -50,15 +53,20 @@ def python(
     )
 
 
-def import_ms(path: Path = ROOT) -> float:
-    code = "import time; t = time.perf_counter(); import orchestra; print(time.perf_counter() - t)"
+def import_ms(path: Path = ROOT, statement: str = "import orchestra") -> float:
+    code = f"import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
     return float(python(code, path=path).stdout.strip().splitlines()[-1]) * 1000
+
+
+ORCHESTRA_CLASS = "from orchestra import Orchestra"
+"""What a script pays before it can build an `Orchestra`: since `import orchestra` loads its names
+on first use, `import orchestra` alone no longer says that."""
 
 
 def import_offenders(top: int) -> list[tuple[str, float]]:
     """The modules whose import (with what they import first) costs most while importing orchestra:
     one `-X importtime` run, cumulative ms, nested entries indented as Python prints them."""
-    stderr = python("import orchestra", "-X", "importtime").stderr
+    stderr = python(ORCHESTRA_CLASS, "-X", "importtime").stderr
     entries = []
     for line in stderr.splitlines():
         match = _IMPORTTIME.match(line)
@@ -113,20 +121,25 @@ def main() -> None:
     parser.add_argument(
         "--baseline", type=Path, help="another checkout (e.g. of main) to time imports and from_config of"
     )
+    parser.add_argument(
+        "--no-consensus", dest="consensus", action="store_false", help="skip the consensus timing"
+    )
     args = parser.parse_args()
     print(f"load average: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    imports, baseline = [], []
+    imports, baseline, classes, baseline_classes = [], [], [], []
     for _ in range(args.repeats):  # alternating with the baseline checkout, if one is given
         imports.append(import_ms())
+        classes.append(import_ms(statement=ORCHESTRA_CLASS))
         if args.baseline is not None:
             baseline.append(import_ms(args.baseline))
+            baseline_classes.append(import_ms(args.baseline, ORCHESTRA_CLASS))
     configs, baseline_configs = [], []
     for _ in range(args.repeats):
         configs.append(from_config_ms())
         if args.baseline is not None:
             baseline_configs.append(from_config_ms(args.baseline))
     offenders = import_offenders(args.top)
-    consensus = consensus_ms(args.prompts)
+    consensus = consensus_ms(args.prompts) if args.consensus else None
     print(
         f"import orchestra: median {statistics.median(imports):.0f} ms of {sorted(round(t) for t in imports)}"
     )
@@ -134,6 +147,15 @@ def main() -> None:
         print(
             f"import orchestra from {args.baseline}: median {statistics.median(baseline):.0f} ms "
             f"of {sorted(round(t) for t in baseline)}"
+        )
+    print(
+        f"{ORCHESTRA_CLASS}: median {statistics.median(classes):.0f} ms "
+        f"of {sorted(round(t) for t in classes)}"
+    )
+    if baseline_classes:
+        print(
+            f"{ORCHESTRA_CLASS} from {args.baseline}: median {statistics.median(baseline_classes):.0f} ms "
+            f"of {sorted(round(t) for t in baseline_classes)}"
         )
     print("  modules that cost most (cumulative ms, one -X importtime run, nesting as printed):")
     for name, ms in offenders:
@@ -147,20 +169,25 @@ def main() -> None:
             f"Orchestra.from_config(config.yaml) from {args.baseline}: median "
             f"{statistics.median(baseline_configs):.0f} ms of {sorted(round(t) for t in baseline_configs)}"
         )
-    print(
-        f"similarity consensus ({consensus['backend']}, {args.prompts} prompts): "
-        f"warm {consensus['full']:.1f} ms, after the last answer {consensus['pipelined']:.1f} ms, "
-        f"cached {consensus['cached']:.2f} ms"
-    )
+    if consensus is not None:
+        print(
+            f"similarity consensus ({consensus['backend']}, {args.prompts} prompts): "
+            f"warm {consensus['full']:.1f} ms, after the last answer {consensus['pipelined']:.1f} ms, "
+            f"cached {consensus['cached']:.2f} ms"
+        )
     print(f"load average: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"RESULT import_ms {statistics.median(imports):.0f}")
     if baseline:
         print(f"RESULT import_ms_baseline {statistics.median(baseline):.0f}")
+    print(f"RESULT orchestra_class_import_ms {statistics.median(classes):.0f}")
+    if baseline_classes:
+        print(f"RESULT orchestra_class_import_ms_baseline {statistics.median(baseline_classes):.0f}")
     print(f"RESULT from_config_ms {statistics.median(configs):.0f}")
     if baseline_configs:
         print(f"RESULT from_config_ms_baseline {statistics.median(baseline_configs):.0f}")
-    print(f"RESULT similarity_consensus_warm_ms {consensus['full']:.1f}")
-    print(f"RESULT similarity_consensus_after_last_answer_ms {consensus['pipelined']:.1f}")
+    if consensus is not None:
+        print(f"RESULT similarity_consensus_warm_ms {consensus['full']:.1f}")
+        print(f"RESULT similarity_consensus_after_last_answer_ms {consensus['pipelined']:.1f}")
 
 
 if __name__ == "__main__":

@@ -3,46 +3,56 @@
 raw = read_yaml("config.yaml")   # ConfigError naming the line, never quoting it
 
 PyYAML keeps the last of two equal keys without a word, so a duplicated `models:` section
-silently drops the first; `UniqueKeyLoader` refuses it instead. Errors name the line and
+silently drops the first; `unique_key_loader()` refuses it instead. Errors name the line and
 column but do not quote the file: a line of a config can hold a key.
 """
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from orchestra.errors import ConfigError
 
+if TYPE_CHECKING:
+    import yaml
 
-class UniqueKeyLoader(yaml.SafeLoader):
-    """`yaml.SafeLoader` that raises on a key repeated within one mapping."""
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: dict[Any, yaml.Mark] = {}
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)
-            try:
-                first = seen.get(key)
-            except TypeError:  # an unhashable key: SafeLoader reports it below
-                break
-            if first is not None:
-                raise yaml.constructor.ConstructorError(
-                    None,
-                    None,
-                    f"duplicate key {key!r} (first at line {first.line + 1})",
-                    key_node.start_mark,
-                )
-            seen[key] = key_node.start_mark
-        return super().construct_mapping(node, deep=deep)
+@cache
+def unique_key_loader() -> type[yaml.SafeLoader]:
+    """`yaml.SafeLoader` that raises on a key repeated within one mapping (PyYAML is imported on
+    the first file read: `import orchestra` does not need it)."""
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+            seen: dict[Any, yaml.Mark] = {}
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.get(key)
+                except TypeError:  # an unhashable key: SafeLoader reports it below
+                    break
+                if first is not None:
+                    raise yaml.constructor.ConstructorError(
+                        None,
+                        None,
+                        f"duplicate key {key!r} (first at line {first.line + 1})",
+                        key_node.start_mark,
+                    )
+                seen[key] = key_node.start_mark
+            return super().construct_mapping(node, deep=deep)
+
+    return UniqueKeyLoader
 
 
 def parse_yaml(text: str, origin: str) -> Any:
     """The YAML document in `text` (None when empty); a `ConfigError` names where it is broken."""
+    import yaml
+
     try:
-        return yaml.load(text, Loader=UniqueKeyLoader)  # a SafeLoader subclass
+        return yaml.load(text, Loader=unique_key_loader())  # a SafeLoader subclass
     except yaml.YAMLError as err:
         raise ConfigError(f"{origin}: not valid YAML: {describe_yaml_error(err)}") from None
 
@@ -70,6 +80,8 @@ def read_yaml(path: str | Path) -> Any:
 
 def describe_yaml_error(err: yaml.YAMLError) -> str:
     """What is wrong and where (line, column), without the snippet of the file PyYAML prints."""
+    import yaml
+
     if not isinstance(err, yaml.MarkedYAMLError):
         return type(err).__name__
     mark = err.problem_mark or err.context_mark

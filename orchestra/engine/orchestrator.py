@@ -366,6 +366,10 @@ class Orchestra(Observability):
 
     def _options(self, options: RequestOptions | str | None, knobs: Mapping[str, Any]) -> RequestOptions:
         """The request's options: `options` with the keywords applied, the task type filled in."""
+        if not knobs.get("task_type") and (
+            options is None or (isinstance(options, RequestOptions) and not options.task_type)
+        ):  # one copy of the options instead of two
+            knobs = {**knobs, "task_type": self.settings.framework.default_task_type}
         options = request_options(options, knobs)
         if not options.task_type:
             options = replace(options, task_type=self.settings.framework.default_task_type)

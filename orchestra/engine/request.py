@@ -172,11 +172,13 @@ class Request:
         latency_ms = 0.0
         position = wave = 0
         while len(responses) < wanted and position < len(queue):
-            batch = queue[position : position + wanted - len(responses)]
-            position += len(batch)
-            if len(batch) == 1 and wave_timeout_s is None:
-                results = [await self.call(batch[0], wave, prepare)]
+            size = min(wanted - len(responses), len(queue) - position)
+            if size == 1 and wave_timeout_s is None:  # the usual case: no wave of tasks to gather
+                position += 1
+                results = [await self.call(queue[position - 1], wave, prepare)]
             else:
+                batch = queue[position : position + size]
+                position += size
                 results = await self._wave(batch, wave, prepare, wave_timeout_s)
             latency_ms += max(call.latency_ms for call, _ in results)
             for call, response in results:

@@ -22,6 +22,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from orchestra.cache.base import ResponseCache, cache_key
@@ -38,7 +39,7 @@ from orchestra.resilience.retry import AttemptLog, RetryPolicy, failed_attempt
 from orchestra.types import ModelRequest, ModelResponse
 
 
-@dataclass
+@dataclass(slots=True)
 class CallContext:
     """What one call needs to know about its request: time left, the run's budget, its log."""
 
@@ -90,7 +91,7 @@ class ProviderGuard:
         actual_cost = 0.0
         try:
             response = await self.retry.run(
-                lambda: self._attempt(request, tokens, context),
+                partial(self._attempt, request, tokens, context),
                 deadline=context.deadline,
                 log=context.log,
                 delay=self.retry_delay,

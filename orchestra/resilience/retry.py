@@ -15,22 +15,18 @@ import math
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
-
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception,
-    stop_after_attempt,
-)
+from typing import TYPE_CHECKING, TypeVar
 
 from orchestra.errors import ProviderError
 from orchestra.redact import SECRETS
 
+if TYPE_CHECKING:
+    from tenacity import RetryCallState
+
 T = TypeVar("T")
 
 
-@dataclass
+@dataclass(slots=True)
 class Attempt:
     """One failed attempt, as logged with the call."""
 
@@ -40,7 +36,7 @@ class Attempt:
     waited_s: float
 
 
-@dataclass
+@dataclass(slots=True)
 class AttemptLog:
     attempts: int = 0
     failures: list[Attempt] = field(default_factory=list)
@@ -95,6 +91,10 @@ class RetryPolicy:
         delay: Callable[[int, BaseException | None], float],
         sleep: Callable[[float], Awaitable[None]] | None,
     ) -> T:
+        # imported on the first retry: tenacity (and the tornado support it loads when tornado is
+        # installed) is not needed by a call that succeeds at once
+        from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
+
         replayed = False
 
         async def next_attempt() -> T:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from orchestra.types import TaskComplexity
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ComplexityAssessment:
     complexity: TaskComplexity
     score: float
@@ -79,6 +79,7 @@ _SIMPLE_PATTERNS = [
     r"\b(simple|basic|quick|short|brief|one word|one sentence)\b",
     r"^(what|who|when|where) (is|are|was|were)\b",
 ]
+_CODE_LINE_END = re.compile(r"[{};]\s*$", re.MULTILINE)
 _COMPLEX_PATTERNS = [
     r"\b(analy[sz]e|analysis|strategy|optimi[sz]e|design|architect|prove|derive)\b",
     r"\b(complex|detailed|comprehensive|in[- ]depth|step[- ]by[- ]step|trade-?offs?)\b",
@@ -107,7 +108,7 @@ class HeuristicComplexityEvaluator(ScoredComplexityEvaluator):
         words = len(prompt.split())
         length = min(1.0, math.log1p(words) / math.log1p(300))
         lines = prompt.count("\n")
-        code = prompt.count("```") // 2 + len(re.findall(r"[{};]\s*$", prompt, re.MULTILINE))
+        code = prompt.count("```") // 2 + len(_CODE_LINE_END.findall(prompt))
         questions = prompt.count("?")
         structure = min(1.0, 0.1 * lines + 0.3 * code + 0.15 * max(questions - 1, 0))
         simple_hits = sum(bool(p.search(prompt)) for p in self._simple)

@@ -8,7 +8,7 @@ from typing import Any
 from orchestra.types import TaskComplexity
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RoutingDecision:
     """The providers to call for one request, and why.
 

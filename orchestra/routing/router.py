@@ -15,8 +15,6 @@ import hashlib
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from orchestra.config.schema import RoutingRule, RoutingSettings
 from orchestra.entrypoints import discover
 from orchestra.errors import ConfigError, InvalidRequest, NoRouteFound
@@ -251,7 +249,7 @@ class TaskRouter:
         if consensus and wanted < 2:
             reason += "; only one provider available, so no consensus"
         context = RouteContext(
-            prompt, task_type, assessment.complexity, pool, wanted, self._rng(prompt, task_type)
+            prompt, task_type, assessment.complexity, pool, wanted, self._seed(prompt, task_type)
         )
         choice = self.strategy.choose(context)
         reason += f"; {self.settings.default_strategy}: {choice.reason}"
@@ -285,14 +283,14 @@ class TaskRouter:
             details=details,
         )
 
-    def _rng(self, prompt: str, task_type: str) -> np.random.Generator:
-        """A generator seeded by (seed, prompt, how often this prompt was routed): reproducible
-        for a fixed seed however concurrent requests interleave."""
+    def _seed(self, prompt: str, task_type: str) -> tuple[int, int, int]:
+        """The seed of the decision's generator: (seed, prompt, how often this prompt was
+        routed), reproducible for a fixed seed however concurrent requests interleave."""
         digest = hashlib.sha256(f"{task_type}\x1f{prompt}".encode()).digest()
         key = digest.hex()
         occurrence = self._occurrences.get(key, 0)
         self._occurrences[key] = occurrence + 1
-        return np.random.default_rng([self.seed, int.from_bytes(digest[:8], "big"), occurrence])
+        return (self.seed, int.from_bytes(digest[:8], "big"), occurrence)
 
     def _match(self, task_type: str, complexity: TaskComplexity) -> tuple[int | None, RoutingRule | None]:
         for index, rule in enumerate(self.rules):

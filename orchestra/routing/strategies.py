@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Protocol
 
 import numpy as np
@@ -39,10 +40,20 @@ class RouteContext:
     complexity: TaskComplexity
     candidates: list[str]
     k: int
-    rng: np.random.Generator
+    randomness: np.random.Generator | tuple[int, ...]
+    """The decision's generator, or the seed it is built from on first use (the router passes
+    its (seed, prompt hash, how often this prompt was routed))."""
+
+    @cached_property
+    def rng(self) -> np.random.Generator:
+        """This decision's generator, built on first use: most strategies draw nothing, and
+        seeding one costs more than the rest of a `rules` decision."""
+        if isinstance(self.randomness, np.random.Generator):
+            return self.randomness
+        return np.random.default_rng(list(self.randomness))
 
 
-@dataclass
+@dataclass(slots=True)
 class Choice:
     """Candidates in the order to try them (the first `k` are called), with scores and propensities."""
 

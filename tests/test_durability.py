@@ -15,6 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import polars as pl
 import pytest
 
 from orchestra import FunctionConnector, Orchestra, OrchestraError, TrackingStoreError
+from orchestra.sweeps.runner import settle
 from orchestra.tracking.reader import load_requests, read_request_table
 from orchestra.tracking.settings import TrackingSettings
 from orchestra.tracking.store import MlflowStore
@@ -171,6 +173,44 @@ async def test_a_flush_that_cannot_finish_is_never_a_success(tracking):
         connection.close()
     assert await orch.flush()
     assert read_request_table(tracking, scope.run_id).height == 20
+    orch.close()
+
+
+async def test_a_sweep_summary_waits_out_other_writers_holding_the_store(tracking):
+    """`settle` (before a sweep reads its summary back) keeps flushing while the only failure is
+    another writer's lock; the lock is released once a pass has failed on it (counted, not timed)."""
+    orch = build(tracking)
+    async with orch.run("locked") as scope:
+        for i in range(20):
+            await orch.process_request(f"q{i}", user_id="u1")
+    connection = sqlite3.connect(tracking.sqlite_path, isolation_level=None, check_same_thread=False)
+    connection.execute("BEGIN EXCLUSIVE")
+    failures_before = orch.tracker.stats().failures
+
+    def release_after_a_failed_pass() -> None:
+        while orch.tracker.stats().failures == failures_before:
+            threading.Event().wait(0.01)
+        connection.execute("COMMIT")
+
+    releaser = threading.Thread(target=release_after_a_failed_pass, daemon=True)
+    releaser.start()
+    settled = await asyncio.to_thread(settle, orch.tracker)
+    releaser.join()
+    connection.close()
+    assert settled and settled.pending == 0
+    assert orch.tracker.stats().failures > failures_before  # it did meet the lock
+    assert MlflowStore(tracking).client.get_run(scope.run_id).info.status == "FINISHED"
+    assert read_request_table(tracking, scope.run_id).height == 20
+    orch.close()
+
+
+async def test_a_sweep_summary_is_refused_while_the_store_is_down(tmp_path):
+    orch = build(down_settings(tmp_path))
+    async with orch.run("outage"):
+        await orch.process_request("q", user_id="u1")
+    with pytest.raises(TrackingStoreError, match="kept in the journal") as refused:
+        await asyncio.to_thread(settle, orch.tracker)
+    assert str(Path(tmp_path) / "spool" / "journal") in str(refused.value)
     orch.close()
 
 

@@ -136,7 +136,14 @@ def execute_on_ray(
     """Run the sweep's arms on Ray; returns the `SweepSummary` (see the module docstring)."""
     import ray
 
-    from orchestra.sweeps.runner import SweepSummary, _link_prompt_set, _log_summary, _parent, _summary
+    from orchestra.sweeps.runner import (
+        SweepSummary,
+        _link_prompt_set,
+        _log_summary,
+        _parent,
+        _summary,
+        settle,
+    )
     from orchestra.tracking.datasets import register_prompt_set
 
     workers = options.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
@@ -195,7 +202,7 @@ def execute_on_ray(
         bar.close()
         ray.kill(ledger)
         ray.kill(reporter)
-    tracker.flush()
+    settle(tracker)
     table = _summary(store, parent.run_id, arms)
     _log_summary(store, parent.run_id, table, spec.name)
     _link_prompt_set(store, dataset, parent.run_id, table)

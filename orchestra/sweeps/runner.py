@@ -40,6 +40,7 @@ from orchestra.config.loader import settings_from_dict
 from orchestra.engine.options import DEFAULT_OPTIONS
 from orchestra.engine.orchestrator import Orchestra
 from orchestra.engine.request import model_request
+from orchestra.errors import TrackingStoreError
 from orchestra.providers.recorded import ReplayDataset
 from orchestra.providers.registry import load_dataset
 from orchestra.sweeps.arms import OutcomeSummary, answer_all, summarize_outcomes
@@ -48,6 +49,7 @@ from orchestra.sweeps.spec import Arm, SweepSpec, apply_overrides, expand_arms, 
 from orchestra.sync import run_sync
 from orchestra.tracking.datasets import link_runs, register_prompt_set
 from orchestra.tracking.lease import lease_for
+from orchestra.tracking.outcome import FlushResult
 from orchestra.tracking.request_ids import sweep_request_id
 from orchestra.tracking.settings import TrackingSettings, load_tracking_settings
 from orchestra.tracking.store import MlflowStore
@@ -210,7 +212,7 @@ async def _execute(
     for arm in busy:
         await attempt(arm, wait=True)
     bar.close()
-    await asyncio.to_thread(tracker.flush)
+    await asyncio.to_thread(settle, tracker)
     table = _summary(store, parent.run_id, arms)
     _log_summary(store, parent.run_id, table, spec.name)
     _link_prompt_set(store, dataset, parent.run_id, table)
@@ -319,6 +321,30 @@ def arm_metrics(summary: OutcomeSummary) -> dict[str, float]:
     for provider, share in summary.answered_share.items():
         metrics[f"sweep.share.{provider}"] = share
     return metrics
+
+
+SETTLE_FLUSHES = 20
+"""Flushes `settle` makes while other writers hold the store's lock (each flush makes its own
+passes with pauses of up to 2 s)."""
+
+
+def settle(tracker: Tracker) -> FlushResult:
+    """Flush until every record and run operation is in the store: the summary is read back from
+    it, so a run end still in the journal would be an arm missing from the summary. Other writers
+    holding a SQLite store's lock (a Ray sweep's shards) only delay this; a store that cannot be
+    written raises `TrackingStoreError` instead of a summary without the arms it has not got."""
+    result = tracker.flush()
+    for _ in range(SETTLE_FLUSHES):
+        if not result.pending or not (result.error is None or result.contended):
+            break
+        result = tracker.flush()
+    if result.pending:
+        raise TrackingStoreError(
+            f"the sweep's summary is read from the tracking store, which does not have everything yet "
+            f"({result}); it is kept in the journal {result.journal} and written when the store can "
+            "take it: run the sweep again to finish its summary"
+        )
+    return result
 
 
 def _summary(store: MlflowStore, parent_id: str, arms: list[Arm]) -> pl.DataFrame:

@@ -38,6 +38,9 @@ class WriterStats:
     """The most records held in memory at once before they reached the journal."""
 
 
+_CONTENTION = ("database is locked", "database is busy", "database table is locked")
+
+
 @dataclass(frozen=True)
 class FlushResult:
     """Where everything submitted stands after a flush; truthy only when all of it is in the store.
@@ -66,6 +69,12 @@ class FlushResult:
 
     def __bool__(self) -> bool:
         return not self.timed_out and self.pending == 0 and self.dead_lettered == 0
+
+    @property
+    def contended(self) -> bool:
+        """The only failure is other writers holding the store's lock (SQLite's "database is
+        locked"): waiting ends it, unlike an outage."""
+        return self.error is not None and any(words in self.error.lower() for words in _CONTENTION)
 
     def __str__(self) -> str:
         text = (

@@ -68,7 +68,6 @@ FLUSH_PASSES = 8
 """Passes a flush makes while something is still owed without an outage: work that arrived
 during a pass (an adopted journal), or other writers holding the store's lock (SQLite's
 "database is locked"); contention passes, an outage does not."""
-_CONTENTION = ("database is locked", "database is busy", "database table is locked")
 
 
 class TrackingWriter:
@@ -179,7 +178,7 @@ class TrackingWriter:
                 if not self._barrier(sink).wait(_remaining(deadline)):
                     return self.result(timed_out=True)
             result = self.result()
-            if not result.pending or (result.error is not None and not _contended(result.error)):
+            if not result.pending or (result.error is not None and not result.contended):
                 return result
             # Owed and not failing: work that came during the pass (a dead process's journal,
             # adopted) or a lock other writers held; a pass ends both.
@@ -505,11 +504,6 @@ class TrackingWriter:
             closing, self._retired = self._retired, []
         for journal in closing:
             journal.close(delete_if_empty=True)
-
-
-def _contended(failure: str | None) -> bool:
-    """Whether a sink's failure is only lock contention between writers of one store."""
-    return failure is not None and any(words in failure.lower() for words in _CONTENTION)
 
 
 def _remaining(deadline: float | None) -> float | None:

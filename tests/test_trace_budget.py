@@ -12,7 +12,7 @@ from orchestra.tracking.rows import record_from_row, rows_table, to_row
 from orchestra.tracking.settings import TrackingSettings
 from orchestra.tracking.spans import request_spans
 from orchestra.tracking.store import MlflowStore
-from orchestra.tracking.trace_budget import TraceBudget
+from orchestra.tracking.trace_budget import FIT_WINDOW, TraceBudget
 from orchestra.tracking.tracker import Tracker
 from tests.conftest import scripted_config
 from tests.fake_clock import FakeClock
@@ -42,6 +42,10 @@ def test_the_cost_model_is_fitted_to_the_measured_batches_and_the_warmup_is_not_
     budget.spend(cpu_s=0.037, traces=10)  # 7 + 3 * 10
     assert round(budget.batch_cost_ms(100), 6) == 307.0
     assert budget.level_ms == 953.0 and budget.affordable(1000) == 315  # (953 - 7) / 3
+    for _ in range(FIT_WINDOW // 2):  # the store got slower: the model follows the recent batches
+        budget.spend(cpu_s=0.014, traces=2)  # 5 + 4.5 * 2
+        budget.spend(cpu_s=0.095, traces=20)  # 5 + 4.5 * 20
+    assert round(budget.batch_cost_ms(100), 6) == 455.0
 
 
 def test_below_what_every_pending_trace_costs_the_bucket_saves_up_for_a_batch():

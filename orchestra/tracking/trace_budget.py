@@ -12,8 +12,9 @@ budget follows what traces really cost on this machine and store, not a guess (a
 batch, which pays MLflow's lazy imports once per process, is not charged).
 
 A batch costs a fixed part (MLflow's sessions, the link to the run: ~7 ms on SQLite) plus a part
-per trace (~3.3 ms); both are fitted to the measured batches (least squares over batch size;
-`PRIOR_FIXED_MS` and `PRIOR_PER_TRACE_MS` until two sizes are measured). A pass writes every
+per trace (~3.3 ms); both are fitted to the last `FIT_WINDOW` measured batches (a straight line
+over batch size, `numpy.polyfit`; `PRIOR_FIXED_MS` and `PRIOR_PER_TRACE_MS` until two sizes are
+measured), so the model follows a store that gets slower as it grows. A pass writes every
 pending trace when the bucket affords them all (a person in a notebook), else saves up until it
 affords a batch of `MIN_BATCH` (a sweep: the fixed part is paid for many traces at once) and
 defers the rest. A full bucket writes what it affords, at least one trace (saving longer buys
@@ -24,12 +25,17 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from collections.abc import Callable
+
+import numpy as np
 
 MIN_BATCH = 20
 """While the bucket cannot afford every pending trace, the fewest it writes in one batch."""
 PRIOR_FIXED_MS = 5.0
 PRIOR_PER_TRACE_MS = 3.0
+FIT_WINDOW = 64
+"""The batches (size, measured CPU) the cost model is fitted to: the most recent ones."""
 
 
 class TraceBudget:
@@ -49,7 +55,7 @@ class TraceBudget:
         self._last = clock()
         self.level_ms = burst_ms
         """CPU that may be spent now (negative: a debt that what is earned next repays)."""
-        self._fits = [0.0] * 5  # batches, sum n, sum ms, sum n², sum n·ms
+        self._batches: deque[tuple[int, float]] = deque(maxlen=FIT_WINDOW)  # (traces, CPU ms)
 
     def batch_cost_ms(self, traces: int) -> float:
         """The CPU a batch of `traces` is expected to cost (fitted to the batches measured)."""
@@ -57,14 +63,14 @@ class TraceBudget:
         return fixed + per_trace * traces
 
     def _model(self) -> tuple[float, float]:
-        count, sum_n, sum_ms, sum_nn, sum_n_ms = self._fits
-        spread = count * sum_nn - sum_n * sum_n
-        if count < 2 or spread <= 1e-9:  # one batch size so far: keep the prior fixed part
-            if count == 0:
-                return PRIOR_FIXED_MS, PRIOR_PER_TRACE_MS
-            return PRIOR_FIXED_MS, max((sum_ms - PRIOR_FIXED_MS * count) / sum_n, 0.01)
-        per_trace = max((count * sum_n_ms - sum_n * sum_ms) / spread, 0.01)
-        fixed = max((sum_ms - per_trace * sum_n) / count, 0.0)
+        if not self._batches:
+            return PRIOR_FIXED_MS, PRIOR_PER_TRACE_MS
+        sizes = np.array([traces for traces, _ in self._batches], dtype=float)
+        costs = np.array([ms for _, ms in self._batches])
+        if np.ptp(sizes) == 0:  # one batch size so far: keep the prior fixed part
+            return PRIOR_FIXED_MS, max(float((costs.sum() - PRIOR_FIXED_MS * len(costs)) / sizes.sum()), 0.01)
+        per_trace = max(float(np.polyfit(sizes, costs, 1)[0]), 0.01)
+        fixed = max(float(np.mean(costs - per_trace * sizes)), 0.0)
         return fixed, per_trace
 
     def earn(self, requests: int = 0) -> None:
@@ -95,5 +101,4 @@ class TraceBudget:
         used_ms = max(cpu_s, 0.0) * 1000
         self.level_ms -= used_ms
         if traces > 0:
-            for index, value in enumerate((1, traces, used_ms, traces * traces, traces * used_ms)):
-                self._fits[index] += value
+            self._batches.append((traces, used_ms))

@@ -34,6 +34,7 @@ import asyncio
 import itertools
 import os
 import statistics
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -280,6 +281,8 @@ def main() -> None:
             shift = index % len(candidates)
             for candidate in candidates[shift:] + candidates[:shift]:
                 asyncio.run(time_set(candidate, texts))
+            if (index + 1) % 50 == 0:
+                print(f"timed {index + 1} sets", file=sys.stderr, flush=True)
         timing_s = time.perf_counter() - started
         load = os.getloadavg()
 

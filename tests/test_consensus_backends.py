@@ -91,6 +91,7 @@ def test_the_export_is_made_once_and_reused(onnx_fp32, cache_dir):
 def test_auto_is_onnx_fp32_where_onnx_runtime_is_installed_else_torch():
     assert auto_backend(onnx_installed=True) == "onnx-fp32"
     assert auto_backend(onnx_installed=False) == "torch"
+    assert auto_backend(onnx_installed=True, model="/models/another-sentence-model") == "torch"
     installed = all(importlib.util.find_spec(m) for m in ("onnxruntime", "onnx"))
     assert resolve_backend("auto") == auto_backend(installed)
     assert resolve_backend("torch-bf16") == "torch-bf16"

@@ -12,8 +12,9 @@ The default model is sentence-transformers' all-MiniLM-L6-v2 from the PyPI packa
   but on AlpacaEval answers its medoid differs from float32's in ~9% of sets of three;
 - `auto` (the default): the fastest backend whose medoid is float32's in at least 99.5% of the
   sets of three answers that `benchmarks/consensus_backends.py` measures: `onnx-fp32` where
-  onnxruntime and onnx are installed, else `torch`. (bfloat16 and every int8 variant measured,
-  including int8 of only the feed-forward layers and static int8, change more picks than that.)
+  onnxruntime and onnx are installed, else `torch` (and `torch` for any other model than the
+  packaged MiniLM: the ONNX path is measured on it only, and pools by mean). bfloat16 and every
+  int8 variant measured (int8 of the feed-forward layers only, static int8) change more picks.
 
     embedder = load_embedder(EmbeddingSpec(backend="onnx-fp32"))
     vectors = embedder.embed(["first answer", "second answer"])   # shape (2, 384)
@@ -96,20 +97,21 @@ def load_embedder(spec: EmbeddingSpec) -> Embedder:
     """
     if spec.backend not in BACKENDS:
         raise ConfigError(f"embedding backend {spec.backend!r}; available: {', '.join(BACKENDS)}")
-    spec = dataclasses.replace(spec, backend=resolve_backend(spec.backend))
-    key = (spec.model, spec.backend, spec.max_seq_length, spec.threads)
+    requested = spec.backend
+    spec = dataclasses.replace(spec, backend=resolve_backend(spec.backend, spec.model))
+    key = (spec.model, requested, spec.max_seq_length, spec.threads)
     with _LOAD_LOCK:
         if key not in _LOADED:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never download at run time
             path = model_path(spec.model)
             if not spec.backend.startswith("onnx-"):
                 _LOADED[key] = TorchEmbedder(path, spec)
-            elif spec.backend != resolve_backend("auto"):
-                _LOADED[key] = OnnxEmbedder(path, spec)
             else:
                 try:
                     _LOADED[key] = OnnxEmbedder(path, spec)
-                except Exception as err:  # an export that fails must not cost the float32 model
+                except Exception as err:  # auto must not lose the float32 model to a failed export
+                    if requested != "auto":
+                        raise
                     logger.warning(
                         "embedding backend %s failed (%s: %s); using torch",
                         spec.backend,
@@ -120,20 +122,22 @@ def load_embedder(spec: EmbeddingSpec) -> Embedder:
         return _LOADED[key]
 
 
-def auto_backend(onnx_installed: bool) -> str:
-    """The rule behind `auto`: float32 numbers (the medoid float32 picks in >= 99.5% of sets of
-    three, measured), as fast as possible: `onnx-fp32` when ONNX Runtime can run it, else `torch`."""
-    return "onnx-fp32" if onnx_installed else "torch"
+def auto_backend(onnx_installed: bool, model: str = DEFAULT_MODEL) -> str:
+    """The rule behind `auto`: the fastest backend measured to pick float32's medoid in >= 99.5%
+    of sets of three answers: `onnx-fp32` when ONNX Runtime can run it, else `torch`. Only the
+    packaged MiniLM was measured (and the ONNX path pools by mean): other models get `torch`."""
+    packaged = model in (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}")
+    return "onnx-fp32" if onnx_installed and packaged else "torch"
 
 
 @functools.cache
-def resolve_backend(backend: str) -> str:
-    """`auto` -> `auto_backend(...)` for this installation; any other name is itself."""
+def resolve_backend(backend: str, model: str = DEFAULT_MODEL) -> str:
+    """`auto` -> `auto_backend(...)` for this installation and model; any other name is itself."""
     if backend != "auto":
         return backend
     import importlib.util
 
-    return auto_backend(all(importlib.util.find_spec(m) for m in ("onnxruntime", "onnx")))
+    return auto_backend(all(importlib.util.find_spec(m) for m in ("onnxruntime", "onnx")), model)
 
 
 class TorchEmbedder(Embedder):

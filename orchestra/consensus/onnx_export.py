@@ -61,7 +61,11 @@ def _export_fp32(path: str, target: Path) -> None:
 
     module: Any = SentenceTransformer(path, device="cpu")[0]  # its Transformer module (untyped)
     transformer = module.auto_model.eval()
-    transformer.set_attn_implementation("eager")  # SDPA exports a graph the optimizer cannot fuse
+    # SDPA exports a graph the optimizer cannot fuse; older transformers only have the config field
+    if hasattr(transformer, "set_attn_implementation"):
+        transformer.set_attn_implementation("eager")
+    else:
+        transformer.config._attn_implementation = "eager"
 
     class Encoder(torch.nn.Module):
         def __init__(self) -> None:

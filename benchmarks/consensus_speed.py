@@ -6,8 +6,8 @@ candidates that are not backends, thread settings and the time per token are in
 `consensus_backends.py`):
 
 - load: a fresh process until the first vector, for torch (importing torch and
-  sentence-transformers, loading the model) and for `auto` (here ONNX Runtime on the export
-  cached on disk, made first if missing);
+  sentence-transformers, loading the model) and for `auto` (whichever backend it resolves to;
+  for ONNX, from the export cached on disk, made first if missing);
 - full: three new answers arriving together, embedded in one batch, then the medoid;
 - pipelined: the answers arrive one after another (as parallel calls do): the first two are
   embedded while the last is awaited, so after the last answer only it is left to embed;

@@ -88,13 +88,16 @@ def test_the_export_is_made_once_and_reused(onnx_fp32, cache_dir):
     assert int8.embed(["an answer"]).shape == (1, 384)
 
 
-def test_auto_is_onnx_fp32_where_onnx_runtime_is_installed_else_torch():
-    assert auto_backend(onnx_installed=True) == "onnx-fp32"
-    assert auto_backend(onnx_installed=False) == "torch"
-    assert auto_backend(onnx_installed=True, model="/models/another-sentence-model") == "torch"
+def test_auto_is_bf16_on_bf16_cpus_else_onnx_fp32_where_installed_else_torch():
+    assert auto_backend(bf16_cpu=True, onnx_installed=True) == "torch-bf16"
+    assert auto_backend(bf16_cpu=False, onnx_installed=True) == "onnx-fp32"
+    assert auto_backend(bf16_cpu=False, onnx_installed=False) == "torch"
+    assert auto_backend(bf16_cpu=False, onnx_installed=True, model="/models/another-model") == "torch"
+    flags = Path("/proc/cpuinfo").read_text(encoding="utf-8") if Path("/proc/cpuinfo").exists() else ""
     installed = all(importlib.util.find_spec(m) for m in ("onnxruntime", "onnx"))
-    assert resolve_backend("auto") == auto_backend(installed)
-    assert resolve_backend("torch-bf16") == "torch-bf16"
+    bf16 = "avx512_bf16" in flags or "amx_bf16" in flags
+    assert resolve_backend("auto") == auto_backend(bf16, installed)
+    assert resolve_backend("onnx-int8") == "onnx-int8"
 
 
 def test_texts_are_batched_only_with_texts_of_similar_length():

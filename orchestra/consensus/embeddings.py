@@ -9,12 +9,13 @@ The default model is sentence-transformers' all-MiniLM-L6-v2 from the PyPI packa
   and run by ONNX Runtime in float32: the same vectors as `torch` (1 - cos < 1e-6), faster,
   and at run time it needs neither torch nor sentence-transformers (see `onnx_export`);
 - `onnx-int8`: the same export with every MatMul dynamically quantised to int8. Faster still,
-  but on AlpacaEval answers its medoid differs from float32's in ~9% of sets of three;
-- `auto` (the default): the fastest backend whose medoid is float32's in at least 99.5% of the
-  sets of three answers that `benchmarks/consensus_backends.py` measures: `onnx-fp32` where
-  onnxruntime and onnx are installed, else `torch` (and `torch` for any other model than the
-  packaged MiniLM: the ONNX path is measured on it only, and pools by mean). bfloat16 and every
-  int8 variant measured (int8 of the feed-forward layers only, static int8) change more picks.
+  but on AlpacaEval answers its medoid differs from float32's in ~7% of sets of three;
+- `auto` (the default): the fastest backend measured (`benchmarks/consensus_backends.py`, 14,105
+  sets of three AlpacaEval answers) whose medoid is float32's in at least 99.5% of the sets:
+  `torch-bf16` on CPUs with bfloat16 instructions (99.6%), else `onnx-fp32` where onnxruntime
+  and onnx are installed and the model is the packaged MiniLM (the ONNX path was measured on it
+  only, and pools by mean), else `torch`. Every int8 variant measured (dynamic, feed-forward
+  layers only, static) changes 1.7-7% of the picks.
 
     embedder = load_embedder(EmbeddingSpec(backend="onnx-fp32"))
     vectors = embedder.embed(["first answer", "second answer"])   # shape (2, 384)
@@ -42,7 +43,7 @@ from orchestra.logs import get_logger
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 BACKENDS = ("auto", "torch", "torch-bf16", "onnx-fp32", "onnx-int8")
-_LOADED: dict[tuple[str, str, int, int | None], Embedder] = {}
+_LOADED: dict[tuple[str, str, int, int], Embedder] = {}
 _LOAD_LOCK = threading.Lock()
 logger = get_logger("orchestra.consensus")
 
@@ -55,8 +56,9 @@ class EmbeddingSpec:
     backend: str = "auto"
     max_seq_length: int = 256
     cache_dir: str | None = None
-    threads: int | None = None
-    """ONNX Runtime's intra-op threads (None: one per core)."""
+    threads: int = 1
+    """ONNX Runtime's intra-op threads. One: on 2 shared cores, 2 threads were 1.7x slower
+    (`consensus_backends.py`: 114 against 68 ms after the last answer, p50, load 4-12)."""
 
 
 class Embedder(ABC):
@@ -122,11 +124,14 @@ def load_embedder(spec: EmbeddingSpec) -> Embedder:
         return _LOADED[key]
 
 
-def auto_backend(onnx_installed: bool, model: str = DEFAULT_MODEL) -> str:
+def auto_backend(bf16_cpu: bool, onnx_installed: bool, model: str = DEFAULT_MODEL) -> str:
     """The rule behind `auto`: the fastest backend measured to pick float32's medoid in >= 99.5%
-    of sets of three answers: `onnx-fp32` when ONNX Runtime can run it, else `torch`. Only the
-    packaged MiniLM was measured (and the ONNX path pools by mean): other models get `torch`."""
+    of sets of three answers: `torch-bf16` (99.6%) where the CPU computes in bfloat16, else
+    `onnx-fp32` when ONNX Runtime can run it, else `torch`. Only the packaged MiniLM was measured
+    on ONNX (and the ONNX path pools by mean): other models get torch."""
     packaged = model in (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}")
+    if bf16_cpu:
+        return "torch-bf16"
     return "onnx-fp32" if onnx_installed and packaged else "torch"
 
 
@@ -137,7 +142,12 @@ def resolve_backend(backend: str, model: str = DEFAULT_MODEL) -> str:
         return backend
     import importlib.util
 
-    return auto_backend(all(importlib.util.find_spec(m) for m in ("onnxruntime", "onnx")), model)
+    try:
+        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="ignore")
+    except OSError:
+        flags = ""
+    bf16_cpu = "avx512_bf16" in flags or "amx_bf16" in flags
+    return auto_backend(bf16_cpu, all(importlib.util.find_spec(m) for m in ("onnxruntime", "onnx")), model)
 
 
 class TorchEmbedder(Embedder):
@@ -177,7 +187,7 @@ class OnnxEmbedder(Embedder):
         self.model_file = model_file
         options = onnxruntime.SessionOptions()
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = spec.threads or max(os.cpu_count() or 1, 1)
+        options.intra_op_num_threads = spec.threads
         self.session = onnxruntime.InferenceSession(
             str(model_file), options, providers=["CPUExecutionProvider"]
         )

@@ -14,8 +14,9 @@ and a warm 3-answer similarity consensus.
   copy of the shipped `config.yaml` and `mlflow.yaml` in a temporary folder (so the SQLite store
   is created there), the median of `--repeats` processes (alternating with `--baseline`'s);
 - consensus: `benchmarks/consensus_speed.py`'s timing on AlpacaEval answers of the three strong
-  models, default embedding backend, warm model: `warm` is three new answers embedded together
-  plus the medoid, `after_last_answer` is what is left once the first two are embedded.
+  models, default embedding backend (`auto`, see `orchestra/consensus/embeddings.py`), warm model:
+  `warm` is three new answers embedded together plus the medoid, `after_last_answer` is what is
+  left once the first two are embedded (`consensus_backends.py` compares the backends).
 """
 
 from __future__ import annotations

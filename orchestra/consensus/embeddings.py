@@ -5,20 +5,27 @@ The default model is sentence-transformers' all-MiniLM-L6-v2 from the PyPI packa
 
 - `torch`: sentence-transformers in float32, the reference;
 - `torch-bf16`: the same under bfloat16 autocast (CPUs with AVX512-BF16 or AMX);
-- `onnx-int8`: the model exported once to ONNX and dynamically quantised to int8, run with
-  ONNX Runtime; at run time it needs neither torch nor sentence-transformers. Faster, but
-  measured on AlpacaEval answers it picks a different medoid than float32 in ~8% of cases;
-- `auto` (the default): `torch-bf16` where the CPU has bfloat16 instructions (same picks as
-  float32 in 99.8% of cases, ~1.3x faster), else `torch`.
+- `onnx-fp32`: the model exported once to ONNX, fused by ONNX Runtime's transformer optimizer
+  and run by ONNX Runtime in float32: the same vectors as `torch` (1 - cos < 1e-6), faster,
+  and at run time it needs neither torch nor sentence-transformers (see `onnx_export`);
+- `onnx-int8`: the same export with every MatMul dynamically quantised to int8. Faster still,
+  but on AlpacaEval answers its medoid differs from float32's in ~7% of sets of three;
+- `auto` (the default): the fastest backend measured (`benchmarks/consensus_backends.py`, 14,105
+  sets of three AlpacaEval answers) whose medoid is float32's in at least 99.5% of the sets:
+  `torch-bf16` on CPUs with bfloat16 instructions (99.6%), else `onnx-fp32` where onnxruntime
+  and onnx are installed and the model is the packaged MiniLM (the ONNX path was measured on it
+  only, and pools by mean), else `torch`. Every int8 variant measured (dynamic, feed-forward
+  layers only, static) changes 1.7-7% of the picks.
 
-    embedder = load_embedder(EmbeddingSpec(backend="onnx-int8"))
+    embedder = load_embedder(EmbeddingSpec(backend="onnx-fp32"))
     vectors = embedder.embed(["first answer", "second answer"])   # shape (2, 384)
 
-Importing this module imports neither torch nor sentence-transformers.
+Importing this module imports neither torch, sentence-transformers nor onnxruntime.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import os
@@ -28,16 +35,17 @@ from abc import ABC, abstractmethod
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from orchestra.errors import ConfigError
+from orchestra.logs import get_logger
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
-BACKENDS = ("auto", "torch", "torch-bf16", "onnx-int8")
-_LOADED: dict[tuple[str, str], Embedder] = {}
+BACKENDS = ("auto", "torch", "torch-bf16", "onnx-fp32", "onnx-int8")
+_LOADED: dict[tuple[str, str, int, int], Embedder] = {}
 _LOAD_LOCK = threading.Lock()
+logger = get_logger("orchestra.consensus")
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,9 @@ class EmbeddingSpec:
     backend: str = "auto"
     max_seq_length: int = 256
     cache_dir: str | None = None
+    threads: int = 1
+    """ONNX Runtime's intra-op threads. One: on 2 shared cores, 2 threads were 1.7x slower
+    (`consensus_backends.py`: 114 against 68 ms after the last answer, p50, load 4-12)."""
 
 
 class Embedder(ABC):
@@ -82,33 +93,61 @@ def model_path(model: str) -> str:
 
 
 def load_embedder(spec: EmbeddingSpec) -> Embedder:
-    """The process's embedder for `spec`, loaded on first use only."""
+    """The process's embedder for `spec`, loaded on first use only.
+
+    When `auto` chose ONNX and the export or the session fails, it says so and uses `torch`.
+    """
     if spec.backend not in BACKENDS:
         raise ConfigError(f"embedding backend {spec.backend!r}; available: {', '.join(BACKENDS)}")
-    backend = resolve_backend(spec.backend)
-    spec = EmbeddingSpec(spec.model, backend, spec.max_seq_length, spec.cache_dir)
-    key = (spec.model, spec.backend)
+    requested = spec.backend
+    spec = dataclasses.replace(spec, backend=resolve_backend(spec.backend, spec.model))
+    key = (spec.model, requested, spec.max_seq_length, spec.threads)
     with _LOAD_LOCK:
         if key not in _LOADED:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never download at run time
             path = model_path(spec.model)
-            if spec.backend == "onnx-int8":
-                _LOADED[key] = OnnxInt8Embedder(path, spec)
-            else:
+            if not spec.backend.startswith("onnx-"):
                 _LOADED[key] = TorchEmbedder(path, spec)
+            else:
+                try:
+                    _LOADED[key] = OnnxEmbedder(path, spec)
+                except Exception as err:  # auto must not lose the float32 model to a failed export
+                    if requested != "auto":
+                        raise
+                    logger.warning(
+                        "embedding backend %s failed (%s: %s); using torch",
+                        spec.backend,
+                        type(err).__name__,
+                        err,
+                    )
+                    _LOADED[key] = TorchEmbedder(path, dataclasses.replace(spec, backend="torch"))
         return _LOADED[key]
 
 
+def auto_backend(bf16_cpu: bool, onnx_installed: bool, model: str = DEFAULT_MODEL) -> str:
+    """The rule behind `auto`: the fastest backend measured to pick float32's medoid in >= 99.5%
+    of sets of three answers: `torch-bf16` (99.6%) where the CPU computes in bfloat16, else
+    `onnx-fp32` when ONNX Runtime can run it, else `torch`. Only the packaged MiniLM was measured
+    on ONNX (and the ONNX path pools by mean): other models get torch."""
+    packaged = model in (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}")
+    if bf16_cpu:
+        return "torch-bf16"
+    return "onnx-fp32" if onnx_installed and packaged else "torch"
+
+
 @functools.cache
-def resolve_backend(backend: str) -> str:
-    """`auto` -> `torch-bf16` on CPUs with bfloat16 instructions (AVX512-BF16 or AMX), else `torch`."""
+def resolve_backend(backend: str, model: str = DEFAULT_MODEL) -> str:
+    """`auto` -> `auto_backend(...)` for this installation and model; any other name is itself."""
     if backend != "auto":
         return backend
+    import importlib.util
+
     try:
         flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="ignore")
     except OSError:
-        return "torch"
-    return "torch-bf16" if ("avx512_bf16" in flags or "amx_bf16" in flags) else "torch"
+        flags = ""
+    bf16_cpu = "avx512_bf16" in flags or "amx_bf16" in flags
+    return auto_backend(bf16_cpu, all(importlib.util.find_spec(m) for m in ("onnxruntime", "onnx")), model)
 
 
 class TorchEmbedder(Embedder):
@@ -128,95 +167,89 @@ class TorchEmbedder(Embedder):
         return _normalise(vectors.float().cpu().numpy())
 
 
-class OnnxInt8Embedder(Embedder):
-    """ONNX Runtime on an int8 export of the model; the export is made once and kept on disk."""
+class OnnxEmbedder(Embedder):
+    """ONNX Runtime on an export of the model (see `onnx_export`), made once and kept on disk.
 
-    def __init__(self, path: str, spec: EmbeddingSpec) -> None:
+    Texts run in batches of similar length (`length_batches`): three answers of different
+    lengths run one by one, since padding them to the longest would cost more than it saves.
+    """
+
+    def __init__(self, path: str, spec: EmbeddingSpec, model_file: Path | None = None) -> None:
+        """`model_file`: another ONNX file of the same model (with the export's inputs and output)."""
         import onnxruntime
         from tokenizers import Tokenizer
 
-        folder = _export_folder(path, spec)
-        quantised = folder / "model.int8.onnx"
-        if not quantised.is_file():
-            _export_int8(path, folder, spec.max_seq_length)
+        from orchestra.consensus.onnx_export import exported_model
+
+        self.made: list[str] = []  # the ONNX files this embedder had to export (tests count them)
+        if model_file is None:
+            model_file, self.made = exported_model(path, _export_folder(path, spec), spec.backend)
+        self.model_file = model_file
         options = onnxruntime.SessionOptions()
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = max(os.cpu_count() or 1, 1)
+        options.intra_op_num_threads = spec.threads
         self.session = onnxruntime.InferenceSession(
-            str(quantised), options, providers=["CPUExecutionProvider"]
+            str(model_file), options, providers=["CPUExecutionProvider"]
         )
         self.inputs = {i.name for i in self.session.get_inputs()}
+        self.dimension = int(self.session.get_outputs()[0].shape[-1])
         self.tokenizer = Tokenizer.from_file(str(Path(path) / "tokenizer.json"))
         self.tokenizer.enable_truncation(spec.max_seq_length)
-        self.tokenizer.enable_padding()
-        self.model_id = f"{spec.model}:onnx-int8:{spec.max_seq_length}"
+        self.tokenizer.no_padding()  # the packaged tokenizer.json pads every text to 128 tokens
+        self.model_id = f"{spec.model}:{spec.backend}:{spec.max_seq_length}"
         self._lock = threading.Lock()
 
     def embed(self, texts: list[str]) -> np.ndarray:
         encodings = self.tokenizer.encode_batch(texts)
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        with self._lock:
-            hidden = self.session.run(None, {k: v for k, v in feeds.items() if k in self.inputs})[0]
-        weights = mask[..., None].astype(np.float32)
-        pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
-        return _normalise(pooled)
+        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for batch in length_batches([len(e.ids) for e in encodings]):
+            width = max(len(encodings[i].ids) for i in batch)
+            ids = np.zeros((len(batch), width), dtype=np.int64)
+            mask = np.zeros_like(ids)
+            for row, i in enumerate(batch):
+                ids[row, : len(encodings[i].ids)] = encodings[i].ids
+                mask[row, : len(encodings[i].ids)] = 1
+            feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+            with self._lock:
+                hidden = self.session.run(None, {k: v for k, v in feeds.items() if k in self.inputs})[0]
+            weights = mask[..., None].astype(np.float32)
+            vectors[batch] = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1.0)
+        return _normalise(vectors)
+
+
+def length_batches(lengths: list[int], slack: float = 0.1, limit: int = 32) -> list[list[int]]:
+    """Indices grouped by length so that padding adds at most `slack` of the tokens of a batch.
+
+    Three answers of 40, 120 and 256 tokens run one by one (padded together they would cost
+    3 x 256 = 768 tokens instead of 416); many prompts of similar length run in batches.
+
+    >>> length_batches([40, 256, 120, 250])
+    [[0], [2], [3, 1]]
+    """
+    batches: list[list[int]] = []
+    for index in sorted(range(len(lengths)), key=lengths.__getitem__):
+        batch = batches[-1] if batches else []
+        grown = [*batch, index]
+        tokens = sum(lengths[i] for i in grown)
+        if batch and len(grown) <= limit and lengths[index] * len(grown) <= (1 + slack) * tokens:
+            batch.append(index)
+        else:
+            batches.append([index])
+    return batches
 
 
 def _export_folder(path: str, spec: EmbeddingSpec) -> Path:
+    from orchestra.consensus.onnx_export import EXPORT_VERSION
+
     root = (
         Path(spec.cache_dir or os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
         / "orchestra"
         / "onnx"
     )
-    digest = hashlib.sha256(f"{Path(path).resolve()}:{spec.max_seq_length}".encode()).hexdigest()[:16]
-    folder = root / digest
+    key = f"{Path(path).resolve()}:{spec.max_seq_length}:{EXPORT_VERSION}"
+    folder = root / hashlib.sha256(key.encode()).hexdigest()[:16]
     folder.mkdir(parents=True, exist_ok=True)
     return folder
-
-
-def _export_int8(path: str, folder: Path, max_seq_length: int) -> None:
-    """Export the transformer to ONNX with torch (once), then quantise its weights to int8."""
-    import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-    from sentence_transformers import SentenceTransformer
-
-    module: Any = SentenceTransformer(path, device="cpu")[0]  # its Transformer module (untyped)
-    transformer = module.auto_model.eval()
-
-    class Encoder(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.transformer = transformer
-
-        def forward(self, input_ids, attention_mask, token_type_ids):
-            output = self.transformer(
-                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-            )
-            return output.last_hidden_state
-
-    sample = torch.ones((2, 16), dtype=torch.long)
-    plain = folder / "model.onnx"
-    axes = {"0": "batch", "1": "tokens"}
-    with torch.inference_mode():
-        torch.onnx.export(
-            Encoder(),
-            (sample, sample, torch.zeros_like(sample)),
-            str(plain),
-            input_names=["input_ids", "attention_mask", "token_type_ids"],
-            output_names=["last_hidden_state"],
-            dynamic_axes={
-                name: {0: axes["0"], 1: axes["1"]}
-                for name in ("input_ids", "attention_mask", "token_type_ids", "last_hidden_state")
-            },
-            opset_version=17,
-            dynamo=False,
-        )
-    partial = folder / "model.int8.onnx.partial"
-    quantize_dynamic(str(plain), str(partial), weight_type=QuantType.QInt8, per_channel=True)
-    partial.rename(folder / "model.int8.onnx")
-    plain.unlink(missing_ok=True)
 
 
 def _normalise(vectors: np.ndarray) -> np.ndarray:

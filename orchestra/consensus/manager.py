@@ -113,7 +113,7 @@ def _builtins(
     except TypeError as err:
         raise ConfigError(
             f"consensus.strategies.similarity: {err} (allowed: model, backend, "
-            "max_seq_length, cache_dir, cache_path, threshold)"
+            "max_seq_length, cache_dir, threads, cache_path, threshold)"
         ) from err
     similarity = SimilarityConsensus(
         spec,

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from orchestra import FunctionConnector, Orchestra
 from orchestra.app.cli import main as cli_main
 from orchestra.engine.records import CallRecord, RequestRecord, RetriedError
@@ -175,8 +177,9 @@ async def test_traces_off_defers_every_one_and_the_command_writes_them(
     assert f"run {scope.run_id}" in printed and "5 requests; 0 had a trace, 5 written now" in printed
     assert cli_main(["traces", scope.run_id, "--quiet"]) == 0
     assert "5 had a trace, 0 written now" in capsys.readouterr().out
-    assert cli_main(["traces", "0123456789abcdef0123456789abcdef", "--quiet"]) == 2
-    assert "there is no run '0123456789abcdef0123456789abcdef'" in capsys.readouterr().err
+    unknown = uuid.uuid4().hex  # not a piece of any key another test registered (those are masked)
+    assert cli_main(["traces", unknown, "--quiet"]) == 2
+    assert f"there is no run '{unknown}'" in capsys.readouterr().err
     store = MlflowStore(settings)
     assert len(_traces_of_run(store, scope.run_id)) == 5
     assert _metrics(store, scope.run_id)["traces_deferred"] == 0

@@ -29,7 +29,7 @@ from orchestra.tracking.dead_letter import DeadLetters
 from orchestra.tracking.isolate import describe, is_refusal, isolate
 from orchestra.tracking.journal import CREATE_RUN, END_RUN, METRICS, Journal
 from orchestra.tracking.outcome import WriterStats
-from orchestra.tracking.rows import rows_table, to_row
+from orchestra.tracking.rows import row_from_data, rows_table, to_row
 from orchestra.tracking.settings import TrackingSettings
 from orchestra.tracking.store import MlflowStore
 
@@ -241,7 +241,9 @@ class RowsSink:
         for seq, payload in journal.part_entries(part):
             payloads[seq] = payload
             try:
-                rows.append((seq, to_row(decode_record(payload), run_id)))
+                data = decode(payload)
+                row = row_from_data(data, run_id)
+                rows.append((seq, row if row is not None else to_row(decode_record(data), run_id)))
             except Exception as err:
                 refused.append((seq, err))
         import pyarrow as pa

@@ -7,11 +7,13 @@ One pass (`drain`) over a journal, in its order:
 2. run operations: a run is created (or found again by its run key, so a replay does not
    create it twice), metrics logged with their own timestamps (a replay adds nothing), and a
    run is ended only once its rows before the end are written. Metrics wait in the journal
-   until `METRICS_EVERY_S` passed since the oldest of them, a flush, or another operation
-   comes after them; then each run's waiting metrics go to the store in one call (one store
-   commit instead of one per operation: a router logs its share every 100 requests);
+   until `METRICS_EVERY_S` (5 s, as the runs' trace counts) passed since the oldest of them,
+   a flush, or another operation comes after them; then each run's waiting metrics go to the
+   store in one call (one store commit instead of one per operation: a router logs its share
+   every 100 requests);
 3. rows: a run's unplanned rows become a part when there are `rows_per_part` of them, when the
-   oldest waited `part_interval_s`, or when forced (a flush, a close).
+   oldest waited `part_interval_s`, or when forced (a flush, a close). Without a flush they are
+   counted at most every tenth of `part_interval_s` (a count scans them all).
 
 A row the table cannot hold is dead-lettered and the rest of its part written; an outage
 (`StoreOutage`) ends the pass, leaving everything else in the journal for the next one.
@@ -22,6 +24,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
+from math import inf
 from typing import TYPE_CHECKING, Any
 
 from orchestra.tracking.codec import decode, decode_record
@@ -37,7 +40,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 
-METRICS_EVERY_S = 2.0
+METRICS_EVERY_S = 5.0
 """Longest time logged metrics wait in the journal before they are sent (without a flush)."""
 
 
@@ -84,6 +87,7 @@ class RowsSink:
         self._clock = clock
         self._waiting_since: dict[tuple[str, str], float] = {}
         self._metrics_since: dict[str, float] = {}
+        self._scanned_at: dict[str, float] = {}
 
     def drain(self, journal: Journal, store: MlflowStore, *, force: bool) -> None:
         """One pass over `journal`; raises `StoreOutage` when the store stops it."""
@@ -101,6 +105,8 @@ class RowsSink:
             self._apply(journal, store, seq, kind, run_key, decode(payload))
         if metrics and (force or self._metrics_due(journal)):
             self._apply_metrics(journal, store, metrics)
+        if not (force or self._scan_due(journal)):
+            return
         for run_key, count, _ in journal.unplanned_rows():
             if self._run_id(run_key) is None:
                 continue
@@ -109,6 +115,16 @@ class RowsSink:
             waited = self._clock() - since >= self.settings.part_interval_s
             if force or waited or count >= self.settings.rows_per_part:
                 self._write_rows(journal, store, run_key)
+
+    def _scan_due(self, journal: Journal) -> bool:
+        """Whether to count the journal's unplanned rows now: at most every tenth of
+        `part_interval_s` (the count is a scan of them all; a part is due only after
+        `part_interval_s` or `rows_per_part` rows, so this delays it by that tenth at most)."""
+        now = self._clock()
+        if now - self._scanned_at.get(journal.id, -inf) < self.settings.part_interval_s / 10:
+            return False
+        self._scanned_at[journal.id] = now
+        return True
 
     def abandon_creations(self, journal: Journal) -> None:
         """The store is down: whoever waits for a run's creation learns it is not there yet."""

@@ -50,7 +50,20 @@ requests at 200 in flight; CPU from this script; the store's limit from trace_st
   client's share plus ~0.3 ms per request at 200 in flight, and the drain is the request
   table's last part;
 - the store's own limit: the same rows inserted with SQLAlchemy Core take 0.10 ms of CPU per
-  trace (~4,500 traces/s) against 3.3 ms (~200/s) through `log_spans`.
+  trace (~4,500 traces/s) against 3.3 ms (~200/s) through `log_spans`;
+- the client's share (per-thread CPU from /proc/self/task over 3,000 requests at 200 in flight,
+  py-spy on each thread): the event loop's own logging work is small (`Tracker.submit` and the
+  trace id: <1% of its samples), but it runs ~0.2 ms per request slower with the logging
+  threads competing for the GIL. The journal thread costs ~0.09 ms per request (about 70% of
+  its samples the WAL commit every `sync_interval_s`, which the durability promise fixes;
+  sanitising and encoding ~20%). The rows thread cost 0.21-0.24 ms per request: 43% MLflow
+  `log_batch` for the router's metrics (a store commit every 100 requests), ~25% decoding
+  records from the journal's JSON into `RequestRecord`s and flattening them again, ~12%
+  re-counting the unplanned rows every 0.2 s. Now metrics wait in the journal up to 5 s (or a
+  flush, or the next run operation) and go in one call per run, a part's rows are built
+  straight from the JSON, and unplanned rows are counted at most every tenth of
+  `part_interval_s`: the rows thread costs 0.10-0.14 ms per request. `--baseline DIR` runs
+  another tree's orchestra (logging on) in the same rounds, for a before/after in one run.
 """
 
 from __future__ import annotations

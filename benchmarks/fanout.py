@@ -2,6 +2,7 @@
 the SDK under MLflow's own tracing, at equal concurrency against one local 200 ms OpenAI-format server.
 
     .venv/bin/python benchmarks/fanout.py [--requests 2000] [--low-requests 200] [--rounds 3] [--quick]
+        [--baseline DIR]   # also orchestra (logging on) from another tree, e.g. `git archive main`
 
 Set-up (the same for every client):
 - the server is `python -m orchestra.testing openai --latency 0.2` in its own process;
@@ -49,7 +50,20 @@ requests at 200 in flight; CPU from this script; the store's limit from trace_st
   client's share plus ~0.3 ms per request at 200 in flight, and the drain is the request
   table's last part;
 - the store's own limit: the same rows inserted with SQLAlchemy Core take 0.10 ms of CPU per
-  trace (~4,500 traces/s) against 3.3 ms (~200/s) through `log_spans`.
+  trace (~4,500 traces/s) against 3.3 ms (~200/s) through `log_spans`;
+- the client's share (per-thread CPU from /proc/self/task over 3,000 requests at 200 in flight,
+  py-spy on each thread): the event loop's own logging work is small (`Tracker.submit` and the
+  trace id: <1% of its samples), but it runs ~0.2 ms per request slower with the logging
+  threads competing for the GIL. The journal thread costs ~0.09 ms per request (about 70% of
+  its samples the WAL commit every `sync_interval_s`, which the durability promise fixes;
+  sanitising and encoding ~20%). The rows thread cost 0.21-0.24 ms per request: 43% MLflow
+  `log_batch` for the router's metrics (a store commit every 100 requests), ~25% decoding
+  records from the journal's JSON into `RequestRecord`s and flattening them again, ~12%
+  re-counting the unplanned rows every 0.2 s. Now metrics wait in the journal up to 5 s (or a
+  flush, or the next run operation) and go in one call per run, a part's rows are built
+  straight from the JSON, and unplanned rows are counted at most every tenth of
+  `part_interval_s`: the rows thread costs 0.10-0.14 ms per request. `--baseline DIR` runs
+  another tree's orchestra (logging on) in the same rounds, for a before/after in one run.
 """
 
 from __future__ import annotations
@@ -80,7 +94,10 @@ LABELS = {
     "orchestra_nolog": "orchestra, logging off",
     "litellm": "LiteLLM Router.acompletion",
     "mlflow_autolog": "SDK + mlflow.openai.autolog()",
+    "orchestra_log_baseline": "baseline tree, logging on",
 }
+BASELINE = "orchestra_log_baseline"
+"""With `--baseline DIR`: the orchestra worker of DIR (its fanout.py, its orchestra package)."""
 
 Call = Callable[[int], Awaitable[Any]]
 
@@ -305,10 +322,17 @@ def start_server() -> tuple[subprocess.Popen, str]:
     return process, line.removeprefix("READY ") + "/v1"
 
 
-def run_worker(client: str, base_url: str, n: int, concurrency: int) -> dict[str, Any]:
-    command = [sys.executable, __file__, "--worker", client, "--base-url", base_url]
+def run_worker(
+    client: str, base_url: str, n: int, concurrency: int, baseline: Path | None = None
+) -> dict[str, Any]:
+    script, env = __file__, None
+    if client == BASELINE:
+        assert baseline is not None
+        script, env = str(baseline / "benchmarks" / "fanout.py"), {**os.environ, "PYTHONPATH": str(baseline)}
+        client = "orchestra_log"
+    command = [sys.executable, script, "--worker", client, "--base-url", base_url]
     command += ["--requests", str(n), "--concurrency", str(concurrency)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     lines = [line for line in done.stdout.splitlines() if line.startswith("WORKER ")]
     if done.returncode != 0 or not lines:
         raise RuntimeError(f"{client} failed ({done.returncode}):\n{done.stderr[-3000:]}")
@@ -325,6 +349,9 @@ def summarise(runs: list[dict[str, Any]], n: int) -> dict[str, Any]:
     def med(key: str) -> float:
         return statistics.median(r[key] for r in runs)
 
+    for r in runs:
+        r["own_cpu_s"] = r["cpu_s"] - r["children_cpu_s"]
+
     written = [r.get("traces_written") for r in runs]
     return {
         "wall_s": med("wall_s"),
@@ -332,6 +359,7 @@ def summarise(runs: list[dict[str, Any]], n: int) -> dict[str, Any]:
         "drain_s": med("drain_s"),
         "cpu_s": med("cpu_s"),
         "children_cpu_s": med("children_cpu_s"),
+        "own_cpu_s": med("own_cpu_s"),
         "p50_ms": statistics.median(statistics.median(r["overheads_ms"]) for r in runs),
         "p95_ms": statistics.median(percentile(r["overheads_ms"], 95) for r in runs),
         "traces_written": None if None in written else statistics.median(written),
@@ -351,13 +379,13 @@ def load_average() -> str:
 
 
 def measure(
-    base_url: str, clients: list[str], n: int, concurrency: int, rounds: int
+    base_url: str, clients: list[str], n: int, concurrency: int, rounds: int, baseline: Path | None = None
 ) -> dict[str, dict[str, Any]]:
     runs: dict[str, list[dict[str, Any]]] = {c: [] for c in clients}
     for round_index in range(rounds):
         shift = round_index % len(clients)
         for client in clients[shift:] + clients[:shift]:
-            runs[client].append(run_worker(client, base_url, n, concurrency))
+            runs[client].append(run_worker(client, base_url, n, concurrency, baseline))
         print(f"  round {round_index + 1}/{rounds} done (load average {load_average()})", flush=True)
     return {c: summarise(r, n) for c, r in runs.items()}
 
@@ -388,6 +416,7 @@ def main() -> None:
     parser.add_argument("--low-concurrency", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="a smoke test: tiny sizes, one round")
+    parser.add_argument("--baseline", type=Path, help="another tree whose orchestra also runs, logging on")
     parser.add_argument("--worker", choices=CLIENTS, dest="client", help=argparse.SUPPRESS)
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -400,7 +429,8 @@ def main() -> None:
     server, base_url = start_server()
     print(f"load average at start: {load_average()}", flush=True)
     try:
-        high = measure(base_url, CLIENTS, args.requests, args.concurrency, args.rounds)
+        clients = [*CLIENTS, BASELINE] if args.baseline else CLIENTS
+        high = measure(base_url, clients, args.requests, args.concurrency, args.rounds, args.baseline)
         low = measure(base_url, LOW_CLIENTS, args.low_requests, args.low_concurrency, args.rounds)
     finally:
         server.terminate()
@@ -419,6 +449,14 @@ def main() -> None:
     print(f"RESULT orchestra_with_drain_over_bare_sdk {with_drain:.3f}")
     print(f"RESULT drain_s {log['drain_s']:.2f}")
     print(f"RESULT logging_cpu_ms_per_request {(log['cpu_s'] - nolog['cpu_s']) / args.requests * 1000:.2f}")
+    client_cpu = (log["own_cpu_s"] - nolog["own_cpu_s"]) / args.requests * 1000
+    print(f"RESULT logging_client_cpu_ms_per_request {client_cpu:.2f}")
+    if args.baseline:
+        before = high[BASELINE]
+        baseline_cpu = (before["own_cpu_s"] - nolog["own_cpu_s"]) / args.requests * 1000
+        print(f"RESULT logging_client_cpu_ms_per_request_baseline {baseline_cpu:.2f}")
+        total = (before["cpu_s"] - nolog["cpu_s"]) / args.requests * 1000
+        print(f"RESULT logging_cpu_ms_per_request_baseline {total:.2f}")
     low_log, low_nolog = low["orchestra_log"], low["orchestra_nolog"]
     low_cpu = (low_log["cpu_s"] - low_nolog["cpu_s"]) / args.low_requests * 1000
     print(f"RESULT logging_cpu_ms_per_request_low {low_cpu:.2f}")

@@ -284,6 +284,11 @@ class Journal:
         with self._write() as connection:
             connection.execute("DELETE FROM entries WHERE seq = ?", (seq,))
 
+    def remove_operations(self, seqs: Sequence[int]) -> None:
+        """These operations are applied: they are owed no more (one transaction)."""
+        with self._write() as connection:
+            connection.executemany("DELETE FROM entries WHERE seq = ?", [(seq,) for seq in seqs])
+
     def unplanned_rows(self) -> list[tuple[str, int, int]]:
         """Per run, request rows not yet given to a part: (run_key, count, first seq)."""
         return self._read(

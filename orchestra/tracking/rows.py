@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import fields
 from datetime import UTC, datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from orchestra.engine.records import RequestRecord
+from orchestra.engine.records import CallRecord, RequestRecord, trace_id_for
 from orchestra.tracking.codec import call_dict, call_from_dict
 
 if TYPE_CHECKING:
@@ -146,6 +147,79 @@ def to_row(record: RequestRecord, run_id: str | None) -> dict[str, Any]:
         "route_end_ns": record.route_end_ns,
         "consensus_start_ns": record.consensus_start_ns,
         "consensus_end_ns": record.consensus_end_ns,
+    }
+
+
+_RECORD_KEYS = (*(f.name for f in fields(RequestRecord) if f.name != "calls"), "calls")
+_CALL_KEYS = (
+    *(f.name for f in fields(CallRecord) if f.name not in ("error", "retried_errors")),
+    "retried_errors",
+)
+
+
+def row_from_data(data: Mapping[str, Any], run_id: str | None) -> dict[str, Any] | None:
+    """`to_row` of the record whose journal data (`codec.record_dict`, decoded) this is, built
+    from the data itself; None for data of an earlier version (decode it into a record then)."""
+    if tuple(data) != _RECORD_KEYS:
+        return None
+    calls = data["calls"]
+    if any(tuple(call) != _CALL_KEYS for call in calls):
+        return None
+    routing = data["routing"] or {}
+    consensus = data["consensus"] or {}
+    response = data["response"]
+    answered_by = data["answered_by"]
+    return {
+        "request_id": data["request_id"],
+        "trace_id": trace_id_for(data["request_id"]),
+        "run_key": data["run_key"],
+        "run_id": run_id,
+        "timestamp": datetime.fromtimestamp(data["start_ns"] / 1e9, tz=UTC),
+        "user_id": data["user_id"],
+        "session_id": data["session_id"],
+        "task_type": data["task_type"],
+        "prompt": data["prompt"],
+        "response": response,
+        "status": data["status"],
+        "error_type": data["error_type"],
+        "error_message": data["error_message"],
+        "complexity": routing.get("complexity"),
+        "complexity_score": routing.get("complexity_score"),
+        "routing_strategy": routing.get("strategy"),
+        "routing_reason": routing.get("reason"),
+        "candidates": list(routing.get("candidate_scores", {})),
+        "chosen": list(routing.get("chosen", [])),
+        "propensities_json": json.dumps(routing.get("propensities", {})),
+        "providers_called": [c["provider"] for c in calls],
+        "providers_used": list(data["providers_used"]),
+        "providers_failed": [c["provider"] for c in calls if not c["ok"]],
+        "answered_by": answered_by,
+        "answered_model": next((c["model"] for c in calls if c["ok"] and c["provider"] == answered_by), None),
+        "n_calls": len(calls),
+        "consensus_applied": bool(consensus),
+        "consensus_method": consensus.get("method"),
+        "agreement": consensus.get("agreement"),
+        "low_agreement": consensus.get("low_agreement"),
+        "confidence": data["confidence"],
+        "processing_time_ms": data["processing_time_ms"],
+        "latency_ms": data["latency_ms"],
+        "input_tokens": data["input_tokens"],
+        "output_tokens": data["output_tokens"],
+        "cost_usd": data["cost_usd"],
+        "quality": data["quality"],
+        "response_chars": len(response) if response is not None else None,
+        "tags_json": json.dumps(data["tags"]),
+        "routing_json": json.dumps(routing) if routing else None,
+        "calls_json": json.dumps(calls),
+        "consensus_json": json.dumps(consensus) if consensus else None,
+        "row_version": ROW_VERSION,
+        "start_ns": data["start_ns"],
+        "end_ns": data["end_ns"],
+        "system_prompt": data["system_prompt"],
+        "route_start_ns": data["route_start_ns"],
+        "route_end_ns": data["route_end_ns"],
+        "consensus_start_ns": data["consensus_start_ns"],
+        "consensus_end_ns": data["consensus_end_ns"],
     }
 
 

@@ -12,7 +12,7 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -146,10 +146,18 @@ class MlflowStore:
         self, run_id: str, metrics: Mapping[str, float], step: int = 0, timestamp_ms: int | None = None
     ) -> None:
         """Log `metrics`; with a fixed `timestamp_ms`, logging them again adds nothing (a replay)."""
+        self.log_metric_steps(run_id, [(metrics, step, timestamp_ms)])
+
+    def log_metric_steps(
+        self, run_id: str, steps: Sequence[tuple[Mapping[str, float], int, int | None]]
+    ) -> None:
+        """Log several (metrics, step, timestamp_ms) at once, in as few calls as MLflow allows."""
         from mlflow.entities import Metric
 
-        now = timestamp_ms if timestamp_ms is not None else int(time.time() * 1000)
-        items = [Metric(k, float(v), now, step) for k, v in metrics.items() if v is not None]
+        items: list[Metric] = []
+        for metrics, step, timestamp_ms in steps:
+            now = timestamp_ms if timestamp_ms is not None else int(time.time() * 1000)
+            items += [Metric(k, float(v), now, step) for k, v in metrics.items() if v is not None]
         for start in range(0, len(items), _MAX_BATCH):
             self.client.log_batch(run_id, metrics=items[start : start + _MAX_BATCH])
 

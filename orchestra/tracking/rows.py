@@ -22,7 +22,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from orchestra.engine.records import CallRecord, RequestRecord, trace_id_for
-from orchestra.tracking.codec import call_dict, call_from_dict
+from orchestra.tracking.codec import call_from_dict, record_dict
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -93,61 +93,7 @@ def row_schema() -> pa.Schema:
 
 def to_row(record: RequestRecord, run_id: str | None) -> dict[str, Any]:
     """A flat table row; nested parts (routing, calls, consensus) are kept as JSON columns."""
-    routing = record.routing or {}
-    consensus = record.consensus or {}
-    calls = [call_dict(call) for call in record.calls]
-    return {
-        "request_id": record.request_id,
-        "trace_id": record.trace_id,
-        "run_key": record.run_key,
-        "run_id": run_id,
-        "timestamp": datetime.fromtimestamp(record.start_ns / 1e9, tz=UTC),
-        "user_id": record.user_id,
-        "session_id": record.session_id,
-        "task_type": record.task_type,
-        "prompt": record.prompt,
-        "response": record.response,
-        "status": record.status,
-        "error_type": record.error_type,
-        "error_message": record.error_message,
-        "complexity": routing.get("complexity"),
-        "complexity_score": routing.get("complexity_score"),
-        "routing_strategy": routing.get("strategy"),
-        "routing_reason": routing.get("reason"),
-        "candidates": list(routing.get("candidate_scores", {})),
-        "chosen": list(routing.get("chosen", [])),
-        "propensities_json": json.dumps(routing.get("propensities", {})),
-        "providers_called": [c.provider for c in record.calls],
-        "providers_used": list(record.providers_used),
-        "providers_failed": [c.provider for c in record.calls if not c.ok],
-        "answered_by": record.answered_by,
-        "answered_model": record.answered_model,
-        "n_calls": len(record.calls),
-        "consensus_applied": bool(consensus),
-        "consensus_method": consensus.get("method"),
-        "agreement": consensus.get("agreement"),
-        "low_agreement": consensus.get("low_agreement"),
-        "confidence": record.confidence,
-        "processing_time_ms": record.processing_time_ms,
-        "latency_ms": record.latency_ms,
-        "input_tokens": record.input_tokens,
-        "output_tokens": record.output_tokens,
-        "cost_usd": record.cost_usd,
-        "quality": record.quality,
-        "response_chars": len(record.response) if record.response is not None else None,
-        "tags_json": json.dumps(record.tags),
-        "routing_json": json.dumps(routing) if routing else None,
-        "calls_json": json.dumps(calls),
-        "consensus_json": json.dumps(consensus) if consensus else None,
-        "row_version": ROW_VERSION,
-        "start_ns": record.start_ns,
-        "end_ns": record.end_ns,
-        "system_prompt": record.system_prompt,
-        "route_start_ns": record.route_start_ns,
-        "route_end_ns": record.route_end_ns,
-        "consensus_start_ns": record.consensus_start_ns,
-        "consensus_end_ns": record.consensus_end_ns,
-    }
+    return _row(record_dict(record), run_id)
 
 
 _RECORD_KEYS = (*(f.name for f in fields(RequestRecord) if f.name != "calls"), "calls")
@@ -165,6 +111,12 @@ def row_from_data(data: Mapping[str, Any], run_id: str | None) -> dict[str, Any]
     calls = data["calls"]
     if any(tuple(call) != _CALL_KEYS for call in calls):
         return None
+    return _row(data, run_id)
+
+
+def _row(data: Mapping[str, Any], run_id: str | None) -> dict[str, Any]:
+    """The row of a record's plain data (`codec.record_dict`, or the journal's JSON of it)."""
+    calls = data["calls"]
     routing = data["routing"] or {}
     consensus = data["consensus"] or {}
     response = data["response"]

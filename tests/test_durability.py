@@ -186,17 +186,23 @@ async def test_a_sweep_summary_waits_out_other_writers_holding_the_store(trackin
     connection = sqlite3.connect(tracking.sqlite_path, isolation_level=None, check_same_thread=False)
     connection.execute("BEGIN EXCLUSIVE")
     failures_before = orch.tracker.stats().failures
+    for i in range(5):  # owed to the store while it is locked, whatever was written before
+        await orch.process_request(f"late {i}", user_id="u1")
+    settled_or_failed = threading.Event()
 
     def release_after_a_failed_pass() -> None:
-        while orch.tracker.stats().failures == failures_before:
-            threading.Event().wait(0.01)
+        while orch.tracker.stats().failures == failures_before and not settled_or_failed.is_set():
+            settled_or_failed.wait(0.01)
         connection.execute("COMMIT")
 
     releaser = threading.Thread(target=release_after_a_failed_pass, daemon=True)
     releaser.start()
-    settled = await asyncio.to_thread(settle, orch.tracker)
-    releaser.join()
-    connection.close()
+    try:
+        settled = await asyncio.to_thread(settle, orch.tracker)
+    finally:
+        settled_or_failed.set()
+        releaser.join()
+        connection.close()
     assert settled and settled.pending == 0
     assert orch.tracker.stats().failures > failures_before  # it did meet the lock
     assert MlflowStore(tracking).client.get_run(scope.run_id).info.status == "FINISHED"

@@ -310,9 +310,7 @@ class Orchestra(Observability):
         if not self._started:
             await self.start()
         async with self._request_slot():
-            started = time.perf_counter()
-            run = await self._run_for_request()
-            record = self._new_record(prompt, options, run)
+            started, run, record = await self._open(prompt, options)
             decision: RoutingDecision | None = None
             outcome: ConsensusOutcome | None = None
             try:
@@ -342,9 +340,7 @@ class Orchestra(Observability):
         if not self._started:
             await self.start()
         async with self._request_slot():
-            started = time.perf_counter()
-            run = await self._run_for_request()
-            record = self._new_record(prompt, options, run)
+            started, run, record = await self._open(prompt, options)
             try:
                 request = await self._route(prompt, options, record, run)
                 if len(request.decision.chosen) > 1:
@@ -374,6 +370,12 @@ class Orchestra(Observability):
         if not options.task_type:
             options = replace(options, task_type=self.settings.framework.default_task_type)
         return options
+
+    async def _open(self, prompt: str, options: RequestOptions) -> tuple[float, RunHandle, RequestRecord]:
+        """A request that got its slot: when it started, its run and its new record."""
+        started = time.perf_counter()
+        run = await self._run_for_request()
+        return started, run, self._new_record(prompt, options, run)
 
     async def _run_for_request(self) -> RunHandle:
         run = self.current_run()

@@ -56,15 +56,15 @@ class TraceBudget:
         self.level_ms = burst_ms
         """CPU that may be spent now (negative: a debt that what is earned next repays)."""
         self._batches: deque[tuple[int, float]] = deque(maxlen=FIT_WINDOW)  # (traces, CPU ms)
+        self._fitted = (PRIOR_FIXED_MS, PRIOR_PER_TRACE_MS)
+        """(fixed, per trace) ms: refitted when a batch is measured, read by every pass."""
 
     def batch_cost_ms(self, traces: int) -> float:
         """The CPU a batch of `traces` is expected to cost (fitted to the batches measured)."""
-        fixed, per_trace = self._model()
+        fixed, per_trace = self._fitted
         return fixed + per_trace * traces
 
-    def _model(self) -> tuple[float, float]:
-        if not self._batches:
-            return PRIOR_FIXED_MS, PRIOR_PER_TRACE_MS
+    def _fit(self) -> tuple[float, float]:
         sizes = np.array([traces for traces, _ in self._batches], dtype=float)
         costs = np.array([ms for _, ms in self._batches])
         if np.ptp(sizes) == 0:  # one batch size so far: keep the prior fixed part
@@ -85,7 +85,7 @@ class TraceBudget:
         """How many of `pending` traces to write now (0: defer them all and save up)."""
         if pending <= 0 or self.level_ms <= 0:
             return 0
-        fixed, per_trace = self._model()
+        fixed, per_trace = self._fitted
         can = max(math.floor((self.level_ms - fixed) / per_trace), 0)
         if can >= pending:
             return pending
@@ -102,3 +102,4 @@ class TraceBudget:
         self.level_ms -= used_ms
         if traces > 0:
             self._batches.append((traces, used_ms))
+            self._fitted = self._fit()
